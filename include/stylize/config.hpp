@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace stylize {
+
+enum class OptimizerKind { kLbfgs, kAdam };
+enum class InitKind { kContent, kNoise, kImage };
+
+/// A layer addressed by its name in the model (e.g. "relu4_2") with a relative weight.
+struct LayerWeight {
+  std::string layer;
+  double weight = 1.0;
+  bool operator==(const LayerWeight& other) const {
+    return layer == other.layer && weight == other.weight;
+  }
+};
+
+// Defaults live here and only here; the CLI shows them in --help from these values.
+inline constexpr int kDefaultSizePx = 512;
+inline constexpr int kDefaultIterations = 500;
+inline constexpr double kDefaultLbfgsLearningRate = 1.0;
+inline constexpr double kDefaultAdamLearningRate = 0.02;
+inline constexpr int kMinSizePxForConfig = 16;  ///< VGG needs a few pixels after pooling
+inline constexpr int kMaxSizePx = 16384;
+
+/// Every tunable of one style-transfer run. Loss normalisation (see README "Loss weights"):
+/// each content layer's loss is the mean squared feature error divided by the mean square of
+/// the target features, each style layer's loss is the same relative error of the Gram matrix
+/// (normalised by H*W), and the TV loss is the mean squared difference of neighbouring pixels
+/// in [0,1] RGB. The weights are therefore independent of the model's input scale (Caffe 0-255 or
+/// torchvision [0,1]), of image size and of channel counts.
+struct StyleConfig {
+  int size_px = kDefaultSizePx;  ///< longest side of the output in pixels
+  double style_scale = 1.0;      ///< style image's longest side = size_px * style_scale
+  int iterations = kDefaultIterations;
+  OptimizerKind optimizer = OptimizerKind::kLbfgs;
+  std::optional<double> learning_rate;  ///< unset: per-optimizer default above
+  int lbfgs_history = 20;               ///< L-BFGS correction pairs kept (memory grows with it)
+  double content_weight = 1.0;
+  double style_weight = 20.0;
+  double tv_weight = 0.5;
+  std::vector<LayerWeight> content_layers;  ///< empty: the model's default content layers
+  std::vector<LayerWeight> style_layers;    ///< empty: the model's default style layers
+  std::vector<double> style_blend;          ///< one weight per style image; empty: equal
+  InitKind init = InitKind::kContent;
+  std::string init_path;     ///< the init image when init == kImage
+  std::uint64_t seed = 0;    ///< the caller draws a random one and reports it when unset
+  int report_every_iters = 50;   ///< losses are materialised (host sync) this often
+  int snapshot_every_iters = 0;  ///< 0: no intermediate images
+
+  [[nodiscard]] double effective_learning_rate() const {
+    return learning_rate.value_or(optimizer == OptimizerKind::kAdam ? kDefaultAdamLearningRate
+                                                                    : kDefaultLbfgsLearningRate);
+  }
+};
+
+/// Throws ConfigError naming the first invalid value (non-positive size, negative weight, ...).
+void validate(const StyleConfig& config, std::size_t style_count);
+
+/// Parses "relu1_1:2,relu2_1" into layers with weights (weight 1 when omitted). Throws
+/// ConfigError on an empty name or a weight that is not a non-negative number.
+std::vector<LayerWeight> parse_layer_list(const std::string& text);
+
+}  // namespace stylize

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <string>
+
+namespace stylize {
+
+/// Turns "auto", "cpu", "cuda" or "cuda:N" into a device. "auto" is CUDA when available, else
+/// the CPU. Throws DeviceError when CUDA is requested but absent (for example on a CPU-only
+/// build) or the index is out of range, ConfigError for an unknown spelling.
+c10::Device resolve_device(const std::string& spec);
+
+/// A human-readable description for logs, e.g. "cpu (2 threads)" or "cuda:0 (NVIDIA H200)".
+std::string describe_device(const c10::Device& device);
+
+/// Sets the intra-op thread count; 0 means every hardware thread. Returns the count in force.
+int configure_threads(int requested_threads);
+
+}  // namespace stylize

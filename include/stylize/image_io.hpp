@@ -1,0 +1,36 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+namespace stylize {
+
+/// The smallest side, in pixels, any loaded or resized image may have.
+inline constexpr int kMinImageSidePx = 16;
+
+/// Reads an image file (any format OpenCV decodes; grey and alpha are converted to RGB, EXIF
+/// orientation is honoured) and resizes it so its longest side is max_side_px (0: keep the native
+/// size). Returns a CPU float tensor [1,3,H,W], RGB, values in [0,1]. Throws InputError naming the
+/// file when it is missing, a directory, unreadable, not a decodable image, or too small.
+at::Tensor load_image_rgb01(const std::string& path, int max_side_px);
+
+/// As load_image_rgb01, but resized to exactly width_px x height_px (used for --init PATH).
+at::Tensor load_image_rgb01_exact(const std::string& path, int width_px, int height_px);
+
+/// Resizes a [1,3,H,W] image tensor bilinearly (with antialiasing on downscale via area
+/// averaging) so its longest side is max_side_px.
+at::Tensor resize_longest_side(const at::Tensor& image_rgb01, int max_side_px);
+
+/// Throws OutputError when path cannot be written: unknown or unsupported extension, missing
+/// parent directory, a directory at that path, or a directory that refuses new files. Creates
+/// nothing that outlives the call.
+void check_output_writable(const std::string& path);
+
+/// Encodes a [1,3,H,W] or [3,H,W] RGB tensor in [0,1] (clamped) in the format named by the
+/// extension of path (png, jpg/jpeg, webp, tif/tiff, bmp) and writes it atomically: a temporary
+/// file in the same directory renamed into place, so a crash never leaves a partial file.
+/// Throws OutputError on failure, leaving no temporary file behind.
+void save_image(const at::Tensor& image_rgb01, const std::string& path);
+
+}  // namespace stylize

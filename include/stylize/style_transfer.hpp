@@ -1,0 +1,102 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <stylize/config.hpp>
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace stylize {
+
+class VggFeatures;
+
+/// One layer chosen for a loss: its name, index in the model, and normalised weight.
+struct PlannedLayer {
+  std::string name;
+  int index = 0;
+  double weight = 1.0;
+};
+
+/// The layers a run uses, resolved against a model's layer names.
+struct LayerPlan {
+  std::vector<PlannedLayer> content;
+  std::vector<PlannedLayer> style;
+  bool used_model_defaults = false;   ///< true when the config named no layers
+  bool fell_back_to_shallower = false;  ///< the model lacks relu4_2/relu5_1 (truncated model)
+  [[nodiscard]] int deepest_index() const;
+  [[nodiscard]] std::string describe() const;  ///< e.g. "content relu4_2; style relu1_1 ..."
+};
+
+/// The classic defaults (content relu4_2; style relu1_1..relu5_1) where the model has them; for
+/// a truncated model, the deepest comparable layers it has (content reluB_2 of the deepest block
+/// B <= 4 that has one, style reluK_1 for every block K <= 5). Weights are normalised to sum to 1
+/// per loss. Throws ConfigError listing the available layers when a requested one is missing.
+LayerPlan plan_layers(const std::vector<std::string>& layer_names, const StyleConfig& config);
+
+/// The style side of the optimisation, computed once and reusable for any content image:
+/// per style layer, the blended Gram target and its mean square.
+struct StyleTargets {
+  std::vector<at::Tensor> grams;
+  std::vector<at::Tensor> gram_mean_squares;
+};
+
+struct LossBreakdown {
+  double content = 0.0;  ///< weighted content loss
+  double style = 0.0;    ///< weighted style loss
+  double tv = 0.0;       ///< weighted total-variation loss
+  double total = 0.0;
+};
+
+/// What the engine reports after every iteration. losses is set every report_every_iters
+/// iterations and at the last one (reading them forces a device sync); snapshot_rgb01 (CPU,
+/// [1,3,H,W]) is set every snapshot_every_iters iterations.
+struct IterationReport {
+  int iteration = 0;  ///< 1-based
+  int total_iterations = 0;
+  double elapsed_s = 0.0;
+  std::optional<LossBreakdown> losses;
+  at::Tensor snapshot_rgb01;
+};
+
+using ProgressCallback = std::function<void(const IterationReport&)>;
+
+struct StyleTransferResult {
+  at::Tensor image_rgb01;  ///< CPU float [1,3,H,W], clamped to [0,1]
+  int iterations_run = 0;
+  LossBreakdown final_losses;
+  double elapsed_s = 0.0;
+  bool cancelled = false;  ///< stopped early because the cancel flag was raised
+};
+
+/// Gatys et al. style transfer: optimises the pixels of an image so that its content-layer
+/// activations match the content image and its style-layer Gram matrices match the style
+/// targets, plus a total-variation smoothness term. The network is never modified.
+class StyleTransfer {
+ public:
+  /// model must outlive this object; plan comes from plan_layers on the same model.
+  StyleTransfer(VggFeatures& model, LayerPlan plan, c10::Device device);
+
+  /// Gram targets of one or more style images ([1,3,H,W] RGB [0,1], any sizes), blended by
+  /// blend (normalised to sum 1; empty means equal weights). Computed without autograd.
+  StyleTargets compute_style_targets(const std::vector<at::Tensor>& styles_rgb01,
+                                     const std::vector<double>& blend) const;
+
+  /// Runs the optimisation for content_rgb01 ([1,3,H,W] RGB [0,1]). init_rgb01 must have the
+  /// content's shape when config.init is kImage. cancel, when given and raised, stops the run at
+  /// the next iteration boundary; the result then holds the best image so far.
+  StyleTransferResult run(const at::Tensor& content_rgb01, const StyleTargets& targets,
+                          const StyleConfig& config, const at::Tensor& init_rgb01 = {},
+                          const ProgressCallback& on_progress = {},
+                          const std::atomic<bool>* cancel = nullptr) const;
+
+ private:
+  VggFeatures& model_;
+  LayerPlan plan_;
+  c10::Device device_;
+};
+
+}  // namespace stylize

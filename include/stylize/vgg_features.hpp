@@ -1,0 +1,51 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace stylize {
+
+/// A frozen VGG feature extractor loaded from a TorchScript file made by
+/// scripts/export_vgg19.py. The file carries its input preprocessing (so callers always pass RGB
+/// in [0,1]) and its layer names (conv1_1, relu1_1, ..., pool1, ...).
+class VggFeatures {
+ public:
+  /// Loads and freezes the model on device. Throws ModelError naming the path when the file is
+  /// missing, unreadable, or not a stylize VGG model.
+  static VggFeatures load(const std::string& path, const c10::Device& device);
+
+  VggFeatures(VggFeatures&&) noexcept;
+  VggFeatures& operator=(VggFeatures&&) noexcept;
+  ~VggFeatures();
+
+  [[nodiscard]] const std::vector<std::string>& layer_names() const;
+  /// Index of a layer name, or nullopt when the model has no such layer.
+  [[nodiscard]] std::optional<int> index_of(const std::string& layer) const;
+  /// "caffe" or "torchvision": the input convention the weights were trained with.
+  [[nodiscard]] const std::string& convention() const;
+  /// True for a randomly initialised model (for tests and timing only).
+  [[nodiscard]] bool random_init() const;
+  [[nodiscard]] const std::string& path() const;
+  /// Number of pooling layers before layer index (each halves the spatial size).
+  [[nodiscard]] int pools_before(int index) const;
+
+  /// Replaces every max-pooling layer with average pooling of the same geometry when avg is true.
+  void set_average_pooling(bool avg);
+
+  /// Runs the network on image_rgb01 ([N,3,H,W], RGB in [0,1], on the model's device) up to the
+  /// deepest requested layer only and returns the activations of layer_indices, in that order.
+  std::vector<at::Tensor> extract(const at::Tensor& image_rgb01,
+                                  const std::vector<int>& layer_indices);
+
+ private:
+  struct Impl;
+  explicit VggFeatures(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stylize

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <stylize/config.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace stylize::cli {
+
+/// The process exit codes; documented in README.md ("Exit codes").
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitInternal = 1,     ///< a bug: an unexpected exception
+  kExitUsage = 2,        ///< bad command line: unknown option, invalid or contradictory value
+  kExitInput = 3,        ///< an input image is missing, unreadable, corrupt or too small
+  kExitModel = 4,        ///< the model file is missing, broken or lacks a requested layer
+  kExitOutput = 5,       ///< an output file cannot be written
+  kExitDevice = 6,       ///< the requested device is not available
+};
+
+/// Everything the command line sets. Engine tunables live in `config`, whose member
+/// initialisers are the single home of their defaults.
+struct CliOptions {
+  StyleConfig config;
+  std::string content_path;
+  std::vector<std::string> style_paths;
+  std::string output_path = "out.png";
+  std::string model_path;  ///< empty: the lookup order of find_model()
+  std::string device = "auto";
+  int threads = 0;  ///< 0: every core
+  std::string optimizer = "lbfgs";
+  std::string init = "content";
+  std::optional<std::uint64_t> seed;
+  std::string content_layers;
+  std::string style_layers;
+  bool list_layers = false;
+  int verbosity = 0;  ///< -1 quiet, 0 normal, 1 verbose
+};
+
+/// A command-line problem; the message is one line without the "stylize: error: " prefix.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The result of parsing: options to run with, or text to print and exit 0 (--help, --version).
+struct ParsedArgs {
+  CliOptions options;
+  std::optional<std::string> print_and_exit;
+};
+
+/// Parses args (without the program name). Throws UsageError for bad arguments.
+ParsedArgs parse_args(const std::vector<std::string>& args);
+
+/// The model file to use: --model, else $STYLIZE_MODEL, else ./models/vgg19.pt, else
+/// <directory of the executable>/../models/vgg19.pt, else
+/// <directory of the executable>/../share/stylize/vgg19.pt. Returns the first that exists, or the
+/// list of places searched, joined, when none does (the caller reports it).
+std::string find_model(const std::string& explicit_path, std::vector<std::string>* searched);
+
+/// Runs the whole program in-process: parse, load, optimise, save. Never exits or throws.
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+        bool err_is_terminal);
+
+/// main()'s body.
+int run_main(int argc, char** argv);
+
+}  // namespace stylize::cli

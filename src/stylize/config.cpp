@@ -1,0 +1,115 @@
+#include <stylize/config.hpp>
+#include <stylize/errors.hpp>
+
+#include <cmath>
+#include <sstream>
+
+namespace stylize {
+namespace {
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw ConfigError(message);
+}
+
+std::string trim(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  const auto last = text.find_last_not_of(" \t");
+  return text.substr(first, last - first + 1);
+}
+
+std::string format_number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+void require_non_negative(double value, const char* name) {
+  require(std::isfinite(value) && value >= 0.0,
+          std::string("invalid ") + name + " " + format_number(value) +
+              ": must be a finite number >= 0");
+}
+
+}  // namespace
+
+void validate(const StyleConfig& config, std::size_t style_count) {
+  require(config.size_px >= kMinSizePxForConfig,
+          "invalid size " + std::to_string(config.size_px) + ": must be at least " +
+              std::to_string(kMinSizePxForConfig) + " px");
+  require(config.size_px <= kMaxSizePx, "invalid size " + std::to_string(config.size_px) +
+                                            ": must be at most " + std::to_string(kMaxSizePx) +
+                                            " px");
+  require(std::isfinite(config.style_scale) && config.style_scale > 0.0,
+          "invalid style scale " + format_number(config.style_scale) + ": must be > 0");
+  require(config.iterations >= 1,
+          "invalid iterations " + std::to_string(config.iterations) + ": must be at least 1");
+  require(config.lbfgs_history >= 1, "invalid lbfgs history " +
+                                         std::to_string(config.lbfgs_history) +
+                                         ": must be at least 1");
+  if (config.learning_rate) {
+    require(std::isfinite(*config.learning_rate) && *config.learning_rate > 0.0,
+            "invalid learning rate " + format_number(*config.learning_rate) + ": must be > 0");
+  }
+  require_non_negative(config.content_weight, "content weight");
+  require_non_negative(config.style_weight, "style weight");
+  require_non_negative(config.tv_weight, "tv weight");
+  for (const auto& layer : config.content_layers) {
+    require_non_negative(layer.weight, ("weight of content layer " + layer.layer).c_str());
+  }
+  for (const auto& layer : config.style_layers) {
+    require_non_negative(layer.weight, ("weight of style layer " + layer.layer).c_str());
+  }
+  require(style_count >= 1, "no style image given");
+  if (!config.style_blend.empty()) {
+    require(config.style_blend.size() == style_count,
+            "got " + std::to_string(config.style_blend.size()) + " style blend weights for " +
+                std::to_string(style_count) + " style images");
+    double sum = 0.0;
+    for (double w : config.style_blend) {
+      require_non_negative(w, "style blend weight");
+      sum += w;
+    }
+    require(sum > 0.0, "invalid style blend weights: they must not all be zero");
+  }
+  require(config.init != InitKind::kImage || !config.init_path.empty(),
+          "init image path is empty");
+  require(config.report_every_iters >= 0, "invalid print interval " +
+                                              std::to_string(config.report_every_iters) +
+                                              ": must be >= 0");
+  require(config.snapshot_every_iters >= 0, "invalid save interval " +
+                                                std::to_string(config.snapshot_every_iters) +
+                                                ": must be >= 0");
+}
+
+std::vector<LayerWeight> parse_layer_list(const std::string& text) {
+  std::vector<LayerWeight> layers;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    item = trim(item);
+    require(!item.empty(), "invalid layer list '" + text + "': empty layer name");
+    LayerWeight layer;
+    const auto colon = item.find(':');
+    layer.layer = trim(item.substr(0, colon));
+    require(!layer.layer.empty(), "invalid layer list '" + text + "': empty layer name");
+    if (colon != std::string::npos) {
+      const std::string weight_text = trim(item.substr(colon + 1));
+      std::size_t used = 0;
+      double weight = -1.0;
+      try {
+        weight = std::stod(weight_text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      require(used == weight_text.size() && used > 0 && std::isfinite(weight) && weight >= 0.0,
+              "invalid weight '" + weight_text + "' for layer " + layer.layer +
+                  ": must be a number >= 0");
+      layer.weight = weight;
+    }
+    layers.push_back(layer);
+  }
+  require(!layers.empty(), "invalid layer list '" + text + "': no layers");
+  return layers;
+}
+
+}  // namespace stylize

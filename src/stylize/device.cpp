@@ -1,0 +1,62 @@
+#include <stylize/device.hpp>
+#include <stylize/errors.hpp>
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <thread>
+
+namespace stylize {
+
+c10::Device resolve_device(const std::string& spec) {
+  if (spec == "auto") {
+    return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  }
+  if (spec == "cpu") return c10::Device(c10::kCPU);
+  if (spec.rfind("cuda", 0) != 0) {
+    throw ConfigError("invalid device '" + spec + "': expected auto, cpu, cuda or cuda:N");
+  }
+  int index = 0;
+  if (spec != "cuda") {
+    const std::string digits = spec.size() > 5 && spec[4] == ':' ? spec.substr(5) : "";
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos ||
+        digits.size() > 3) {
+      throw ConfigError("invalid device '" + spec + "': expected auto, cpu, cuda or cuda:N");
+    }
+    index = std::stoi(digits);
+  }
+  if (!torch::cuda::is_available()) {
+    throw DeviceError("device '" + spec +
+                      "' is not available: this build or machine has no CUDA device "
+                      "(use --device cpu or auto)");
+  }
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  if (index >= count) {
+    throw DeviceError("device '" + spec + "' is not available: there are " +
+                      std::to_string(count) + " CUDA devices");
+  }
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+std::string describe_device(const c10::Device& device) {
+  if (device.is_cpu()) {
+    return "cpu (" + std::to_string(at::get_num_threads()) + " threads)";
+  }
+  return device.str();
+}
+
+int configure_threads(int requested_threads) {
+  if (requested_threads < 0) {
+    throw ConfigError("invalid threads " + std::to_string(requested_threads) +
+                      ": must be >= 0 (0 means all cores)");
+  }
+  // c10 defaults to half the hardware threads on x86-64 (one on a 2-core box); style transfer
+  // is compute-bound, so use every core unless told otherwise.
+  const int threads = requested_threads > 0
+                          ? requested_threads
+                          : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  return at::get_num_threads();
+}
+
+}  // namespace stylize

@@ -1,0 +1,323 @@
+#include <stylize/errors.hpp>
+#include <stylize/losses.hpp>
+#include <stylize/style_transfer.hpp>
+#include <stylize/vgg_features.hpp>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/lbfgs.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <sstream>
+
+namespace stylize {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) {
+    if (name.rfind("relu", 0) != 0) continue;  // list the usable (ReLU) layers only
+    out += (out.empty() ? "" : " ") + name;
+  }
+  return out;
+}
+
+std::vector<PlannedLayer> resolve(const std::vector<LayerWeight>& wanted,
+                                  const std::vector<std::string>& names, const char* role) {
+  std::vector<PlannedLayer> planned;
+  double sum = 0.0;
+  for (const auto& layer : wanted) {
+    const auto found = std::find(names.begin(), names.end(), layer.layer);
+    if (found == names.end()) {
+      throw ConfigError(std::string("unknown ") + role + " layer '" + layer.layer +
+                        "': the model has " + join_names(names));
+    }
+    planned.push_back({layer.layer, static_cast<int>(found - names.begin()), layer.weight});
+    sum += layer.weight;
+  }
+  if (sum <= 0.0) {
+    throw ConfigError(std::string("invalid ") + role + " layer weights: they must not all be zero");
+  }
+  for (auto& layer : planned) layer.weight /= sum;
+  return planned;
+}
+
+bool has(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+/// The three loss terms of one evaluation, already weighted.
+struct LossTerms {
+  at::Tensor content;
+  at::Tensor style;
+  at::Tensor tv;
+  at::Tensor total;
+  [[nodiscard]] LossBreakdown to_host() const {
+    return {content.item<double>(), style.item<double>(), tv.item<double>(),
+            total.item<double>()};
+  }
+};
+
+}  // namespace
+
+int LayerPlan::deepest_index() const {
+  int deepest = 0;
+  for (const auto& layer : content) deepest = std::max(deepest, layer.index);
+  for (const auto& layer : style) deepest = std::max(deepest, layer.index);
+  return deepest;
+}
+
+std::string LayerPlan::describe() const {
+  std::ostringstream out;
+  out << "content";
+  for (const auto& layer : content) out << ' ' << layer.name;
+  out << "; style";
+  for (const auto& layer : style) out << ' ' << layer.name;
+  return out.str();
+}
+
+LayerPlan plan_layers(const std::vector<std::string>& names, const StyleConfig& config) {
+  LayerPlan plan;
+  std::vector<LayerWeight> content = config.content_layers;
+  std::vector<LayerWeight> style = config.style_layers;
+  plan.used_model_defaults = content.empty() || style.empty();
+  if (content.empty()) {
+    for (int block = 4; block >= 1 && content.empty(); --block) {
+      const std::string name = "relu" + std::to_string(block) + "_2";
+      if (has(names, name)) content.push_back({name, 1.0});
+    }
+    if (content.empty() || content.front().layer != "relu4_2") plan.fell_back_to_shallower = true;
+    if (content.empty()) {
+      throw ConfigError("the model has no default content layer (reluB_2): it has " +
+                        join_names(names) + "; pass --content-layers");
+    }
+  }
+  if (style.empty()) {
+    for (int block = 1; block <= 5; ++block) {
+      const std::string name = "relu" + std::to_string(block) + "_1";
+      if (has(names, name)) style.push_back({name, 1.0});
+    }
+    if (!has(names, "relu5_1")) plan.fell_back_to_shallower = true;
+    if (style.empty()) {
+      throw ConfigError("the model has no default style layer (reluB_1): it has " +
+                        join_names(names) + "; pass --style-layers");
+    }
+  }
+  plan.content = resolve(content, names, "content");
+  plan.style = resolve(style, names, "style");
+  return plan;
+}
+
+StyleTransfer::StyleTransfer(VggFeatures& model, LayerPlan plan, c10::Device device)
+    : model_(model), plan_(std::move(plan)), device_(device) {}
+
+StyleTargets StyleTransfer::compute_style_targets(const std::vector<at::Tensor>& styles_rgb01,
+                                                  const std::vector<double>& blend) const {
+  if (styles_rgb01.empty()) throw ConfigError("no style image given");
+  std::vector<double> weights = blend.empty() ? std::vector<double>(styles_rgb01.size(), 1.0)
+                                              : blend;
+  const double sum = std::accumulate(weights.begin(), weights.end(), 0.0);
+  torch::NoGradGuard no_grad;
+  std::vector<int> indices;
+  for (const auto& layer : plan_.style) indices.push_back(layer.index);
+  StyleTargets targets;
+  for (std::size_t s = 0; s < styles_rgb01.size(); ++s) {
+    const auto features = model_.extract(styles_rgb01[s].to(device_), indices);
+    for (std::size_t l = 0; l < features.size(); ++l) {
+      auto gram = gram_matrix(features[l]) * (weights[s] / sum);
+      if (s == 0) {
+        targets.grams.push_back(gram);
+      } else {
+        targets.grams[l] += gram;
+      }
+    }
+  }
+  for (const auto& gram : targets.grams) targets.gram_mean_squares.push_back(mean_square(gram));
+  return targets;
+}
+
+StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
+                                       const StyleTargets& targets, const StyleConfig& config,
+                                       const at::Tensor& init_rgb01,
+                                       const ProgressCallback& on_progress,
+                                       const std::atomic<bool>* cancel) const {
+  if (content_rgb01.dim() != 4 || content_rgb01.size(1) != 3) {
+    throw ConfigError("content image must be a [1,3,H,W] tensor");
+  }
+  if (targets.grams.size() != plan_.style.size()) {
+    throw ConfigError("style targets do not match the layer plan");
+  }
+  const auto start = Clock::now();
+  const auto content = content_rgb01.to(device_, at::kFloat);
+
+  // Targets are computed once, outside the loop.
+  std::vector<int> indices;
+  for (const auto& layer : plan_.content) indices.push_back(layer.index);
+  for (const auto& layer : plan_.style) indices.push_back(layer.index);
+  std::vector<at::Tensor> content_targets;
+  std::vector<at::Tensor> content_mean_squares;
+  {
+    torch::NoGradGuard no_grad;
+    std::vector<int> content_indices(indices.begin(), indices.begin() + plan_.content.size());
+    for (auto& features : model_.extract(content, content_indices)) {
+      content_mean_squares.push_back(mean_square(features));
+      content_targets.push_back(features);
+    }
+  }
+  const auto content_weight = config.content_weight;
+  const auto style_weight = config.style_weight;
+  const auto tv_weight = config.tv_weight;
+
+  at::Tensor image;
+  switch (config.init) {
+    case InitKind::kContent:
+      image = content.clone();
+      break;
+    case InitKind::kNoise: {
+      auto generator = at::detail::createCPUGenerator(config.seed);
+      image = (at::randn(content.sizes(), generator, at::TensorOptions().dtype(at::kFloat)) * 0.15 +
+               0.5)
+                  .clamp(0.0, 1.0)
+                  .to(device_);
+      break;
+    }
+    case InitKind::kImage:
+      if (!init_rgb01.defined() || init_rgb01.sizes() != content.sizes()) {
+        throw ConfigError("init image must have the content image's size");
+      }
+      image = init_rgb01.to(device_, at::kFloat).clone();
+      break;
+  }
+  image.requires_grad_(true);
+
+  auto evaluate = [&](const at::Tensor& x) {
+    const auto features = model_.extract(x, indices);
+    LossTerms terms;
+    terms.content = at::zeros({}, x.options());
+    terms.style = at::zeros({}, x.options());
+    for (std::size_t i = 0; i < plan_.content.size(); ++i) {
+      terms.content = terms.content + plan_.content[i].weight *
+                                          relative_mse(features[i], content_targets[i],
+                                                       content_mean_squares[i]);
+    }
+    for (std::size_t i = 0; i < plan_.style.size(); ++i) {
+      const auto& f = features[plan_.content.size() + i];
+      terms.style = terms.style + plan_.style[i].weight *
+                                      relative_mse(gram_matrix(f), targets.grams[i],
+                                                   targets.gram_mean_squares[i]);
+    }
+    terms.content = terms.content * content_weight;
+    terms.style = terms.style * style_weight;
+    terms.tv = total_variation(x) * tv_weight;
+    terms.total = terms.content + terms.style + terms.tv;
+    return terms;
+  };
+
+  // One "iteration" is one loss-and-gradient evaluation, for both optimizers, so the count
+  // means the same cost whichever is used (L-BFGS's line search may evaluate more than once per
+  // quasi-Newton step).
+  const bool lbfgs = config.optimizer == OptimizerKind::kLbfgs;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  if (lbfgs) {
+    // One step() call runs the whole optimisation, so the line search's last evaluation is
+    // reused by the next quasi-Newton step instead of being repeated. The strong-Wolfe line
+    // search keeps the loss monotone; without it L-BFGS starts slowly and can spike.
+    optimizer = std::make_unique<torch::optim::LBFGS>(
+        std::vector<at::Tensor>{image}, torch::optim::LBFGSOptions(config.effective_learning_rate())
+                                            .max_iter(config.iterations)
+                                            .max_eval(config.iterations)
+                                            .history_size(config.lbfgs_history)
+                                            .tolerance_grad(0.0)
+                                            .tolerance_change(0.0)
+                                            .line_search_fn("strong_wolfe"));
+  } else {
+    optimizer = std::make_unique<torch::optim::Adam>(
+        std::vector<at::Tensor>{image},
+        torch::optim::AdamOptions(config.effective_learning_rate()).betas({0.9, 0.99}));
+  }
+
+  StyleTransferResult result;
+  // The lowest-loss evaluated image; L-BFGS returns it rather than its last trial point.
+  double best_loss = std::numeric_limits<double>::infinity();
+  at::Tensor best_image;
+  LossBreakdown best_losses;
+  int evaluations = 0;
+  struct StopOptimisation {};  // thrown out of the L-BFGS closure to end the run early
+
+  auto closure = [&]() -> at::Tensor {
+    if (evaluations >= config.iterations) throw StopOptimisation{};
+    if (cancel != nullptr && cancel->load()) {
+      result.cancelled = true;
+      throw StopOptimisation{};
+    }
+    optimizer->zero_grad();
+    const LossTerms terms = evaluate(image);
+    terms.total.backward();
+    const int iteration = ++evaluations;
+    const bool report_now = (config.report_every_iters > 0 &&
+                             iteration % config.report_every_iters == 0) ||
+                            iteration == config.iterations;
+    std::optional<LossBreakdown> losses;
+    if (lbfgs || report_now) losses = terms.to_host();  // L-BFGS syncs every step anyway
+    if (lbfgs && losses->total < best_loss) {
+      best_loss = losses->total;
+      best_losses = *losses;
+      best_image = image.detach().clone();
+    }
+    if (on_progress) {
+      IterationReport report;
+      report.iteration = iteration;
+      report.total_iterations = config.iterations;
+      report.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+      if (report_now) report.losses = losses;
+      if (config.snapshot_every_iters > 0 && iteration % config.snapshot_every_iters == 0) {
+        report.snapshot_rgb01 = image.detach().clamp(0.0, 1.0).to(at::kCPU);
+      }
+      on_progress(report);
+    }
+    return terms.total;
+  };
+
+  try {
+    if (lbfgs) {
+      // step() returns early only if the gradient vanishes or the step stalls.
+      while (evaluations < config.iterations) optimizer->step(closure);
+    } else {
+      while (evaluations < config.iterations) {
+        closure();
+        optimizer->step();
+        torch::NoGradGuard no_grad;
+        image.clamp_(0.0, 1.0);  // Adam may step outside [0,1]; L-BFGS must not be clamped
+      }
+    }
+  } catch (const StopOptimisation&) {
+    // evaluation budget reached inside a line search, or cancelled
+  }
+  result.iterations_run = evaluations;
+
+  // One last evaluation so the reported losses belong to the image that is returned.
+  {
+    torch::NoGradGuard no_grad;
+    const auto final_terms = evaluate(image.detach());
+    const double final_loss = final_terms.total.item<double>();
+    if (best_image.defined() && best_loss < final_loss) {
+      result.image_rgb01 = best_image;
+      result.final_losses = best_losses;
+    } else {
+      result.image_rgb01 = image.detach();
+      result.final_losses = final_terms.to_host();
+    }
+  }
+  result.image_rgb01 = result.image_rgb01.clamp(0.0, 1.0).to(at::kCPU);
+  result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+  return result;
+}
+
+}  // namespace stylize

@@ -1,0 +1,108 @@
+#include "test_support.hpp"
+
+#include "cli.hpp"
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <sys/wait.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace stylize::test {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::random_device entropy;
+  path_ = fs::temp_directory_path() / ("stylize-test-" + std::to_string(entropy()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::remove_all(path_, ec);
+}
+
+std::string random_model_path() {
+  return (fs::path(STYLIZE_TEST_MODEL_DIR) / "vgg19-random.pt").string();
+}
+
+std::optional<std::string> real_model_path() {
+  const auto path = fs::path(STYLIZE_TEST_MODEL_DIR) / "vgg19-caffe-blocks1-3.pt";
+  if (fs::exists(path)) return path.string();
+  return std::nullopt;
+}
+
+std::optional<std::string> shared_image(const std::string& name) {
+  const auto path = fs::path(STYLIZE_SHARED_DIR) / "images" / name;
+  if (fs::exists(path)) return path.string();
+  return std::nullopt;
+}
+
+void write_test_image(const std::string& path, int width_px, int height_px,
+                      int stripe_period_px) {
+  cv::Mat image(height_px, width_px, CV_8UC3);
+  for (int y = 0; y < height_px; ++y) {
+    for (int x = 0; x < width_px; ++x) {
+      const bool stripe = ((x + y) / std::max(1, stripe_period_px)) % 2 == 0;
+      image.at<cv::Vec3b>(y, x) =
+          cv::Vec3b(static_cast<uchar>(255 * x / std::max(1, width_px - 1)),
+                    static_cast<uchar>(stripe ? 200 : 40),
+                    static_cast<uchar>(255 * y / std::max(1, height_px - 1)));
+    }
+  }
+  if (!cv::imwrite(path, image)) throw std::runtime_error("cannot write test image " + path);
+}
+
+CliRun run_cli(const std::vector<std::string>& args) {
+  std::ostringstream out;
+  std::ostringstream err;
+  CliRun run;
+  run.exit_code = stylize::cli::run(args, out, err, /*err_is_terminal=*/false);
+  run.out = out.str();
+  run.err = err.str();
+  return run;
+}
+
+namespace {
+std::string shell_quote(const std::string& arg) {
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+}  // namespace
+
+CliRun run_binary(const std::vector<std::string>& args) {
+  std::string command = shell_quote(STYLIZE_BINARY);
+  for (const auto& arg : args) command += " " + shell_quote(arg);
+  command += " 2>&1";
+  CliRun run;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("cannot run " + command);
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr) {
+    run.out += buffer.data();
+  }
+  const int status = ::pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.err = run.out;
+  return run;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream stream(text);
+  std::string line;
+  while (std::getline(stream, line)) {
+    if (line.rfind("libpng warning", 0) == 0) continue;
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+}  // namespace stylize::test

@@ -1,0 +1,276 @@
+#include <stylize/image_io.hpp>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+#include <torch/cuda.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli.hpp"
+#include "test_support.hpp"
+
+namespace stylize::cli {
+namespace {
+namespace fs = std::filesystem;
+using test::run_cli;
+using test::TempDir;
+
+std::string usage_error(const std::vector<std::string>& args) {
+  try {
+    parse_args(args);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+/// A temp dir with a small content and style image, and the argument list of a tiny run.
+class CliRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::write_test_image(dir_.file("photo.png"), 48, 36, 12);
+    test::write_test_image(dir_.file("style.jpg"), 40, 40, 3);
+  }
+  std::vector<std::string> tiny_args(const std::string& output) const {
+    return {"--content", dir_.file("photo.png"), "--style",      dir_.file("style.jpg"),
+            "--output",  output,                 "--model",      test::random_model_path(),
+            "--size",    "32",                   "--iterations", "3", "--seed", "5"};
+  }
+  static std::vector<std::string> with(std::vector<std::string> args,
+                                       const std::vector<std::string>& more) {
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  }
+  std::size_t files_in_dir() const {
+    return static_cast<std::size_t>(
+        std::distance(fs::directory_iterator(dir_.path()), fs::directory_iterator()));
+  }
+  TempDir dir_;
+};
+
+TEST(cli_parse_test, defaults_come_from_the_engine_config) {
+  const auto parsed = parse_args({"--content", "a.jpg", "--style", "b.jpg"});
+  const auto& o = parsed.options;
+  EXPECT_EQ(o.content_path, "a.jpg");
+  EXPECT_EQ(o.style_paths, (std::vector<std::string>{"b.jpg"}));
+  EXPECT_EQ(o.output_path, "out.png");
+  EXPECT_EQ(o.config.size_px, StyleConfig{}.size_px);
+  EXPECT_EQ(o.config.iterations, StyleConfig{}.iterations);
+  EXPECT_EQ(o.optimizer, "lbfgs");
+  EXPECT_FALSE(o.seed.has_value());
+  EXPECT_EQ(o.device, "auto");
+  EXPECT_FALSE(parsed.print_and_exit.has_value());
+}
+
+TEST(cli_parse_test, reads_every_option) {
+  const auto o =
+      parse_args({"-c", "a.jpg", "-s", "b.jpg", "--style", "c.png", "--style-blend", "2,1", "-o",
+                  "x.webp", "--size", "256", "--style-scale", "0.5", "-n", "42", "--optimizer",
+                  "adam", "--learning-rate", "0.1", "--lbfgs-history", "7", "--content-weight",
+                  "2", "--style-weight", "30", "--tv-weight", "0.1", "--content-layers",
+                  "relu3_2", "--style-layers", "relu1_1:2,relu2_1", "--init", "noise", "--seed",
+                  "123", "--device", "cpu", "--threads", "1", "--model", "m.pt", "--save-every",
+                  "10", "--print-every", "5", "-v"})
+          .options;
+  EXPECT_EQ(o.style_paths, (std::vector<std::string>{"b.jpg", "c.png"}));
+  EXPECT_EQ(o.config.style_blend, (std::vector<double>{2.0, 1.0}));
+  EXPECT_EQ(o.output_path, "x.webp");
+  EXPECT_EQ(o.config.size_px, 256);
+  EXPECT_DOUBLE_EQ(o.config.style_scale, 0.5);
+  EXPECT_EQ(o.config.iterations, 42);
+  EXPECT_EQ(o.optimizer, "adam");
+  EXPECT_DOUBLE_EQ(*o.config.learning_rate, 0.1);
+  EXPECT_EQ(o.config.lbfgs_history, 7);
+  EXPECT_DOUBLE_EQ(o.config.content_weight, 2.0);
+  EXPECT_DOUBLE_EQ(o.config.style_weight, 30.0);
+  EXPECT_DOUBLE_EQ(o.config.tv_weight, 0.1);
+  EXPECT_EQ(o.content_layers, "relu3_2");
+  EXPECT_EQ(o.style_layers, "relu1_1:2,relu2_1");
+  EXPECT_EQ(o.init, "noise");
+  EXPECT_EQ(o.seed, 123U);
+  EXPECT_EQ(o.device, "cpu");
+  EXPECT_EQ(o.threads, 1);
+  EXPECT_EQ(o.model_path, "m.pt");
+  EXPECT_EQ(o.config.snapshot_every_iters, 10);
+  EXPECT_EQ(o.config.report_every_iters, 5);
+  EXPECT_EQ(o.verbosity, 1);
+  EXPECT_EQ(parse_args({"-q"}).options.verbosity, -1);
+  // A repeated single-value option: the last one wins, so scripts can append overrides.
+  EXPECT_EQ(parse_args({"--size", "64", "--size", "128"}).options.config.size_px, 128);
+}
+
+TEST(cli_parse_test, help_and_version_print_and_exit) {
+  const auto help = parse_args({"--help"});
+  ASSERT_TRUE(help.print_and_exit.has_value());
+  for (const char* option :
+       {"--content", "--style", "--style-blend", "--output", "--size", "--style-scale",
+        "--iterations", "--optimizer", "--learning-rate", "--lbfgs-history", "--content-weight",
+        "--style-weight", "--tv-weight", "--content-layers", "--style-layers", "--init", "--seed",
+        "--device", "--threads", "--model", "--save-every", "--print-every", "--list-layers",
+        "--quiet", "--verbose", "--version"}) {
+    EXPECT_NE(help.print_and_exit->find(option), std::string::npos) << option;
+  }
+  EXPECT_EQ(parse_args({"--version"}).print_and_exit, "stylize 0.1.0\n");
+}
+
+TEST(cli_parse_test, bad_arguments_are_usage_errors) {
+  EXPECT_EQ(usage_error({"--bogus"}), "The following argument was not expected: --bogus");
+  EXPECT_EQ(usage_error({"--optimizer", "sgd"}),
+            "--optimizer: sgd not in {lbfgs,adam}");
+  EXPECT_EQ(usage_error({"--size", "big"}), "Could not convert: --size = big");
+}
+
+TEST_F(CliRunTest, tiny_run_writes_the_output_and_a_summary) {
+  const auto out = dir_.file("out.png");
+  const auto run = run_cli(tiny_args(out));
+  EXPECT_EQ(run.exit_code, kExitOk) << run.err;
+  const auto image = load_image_rgb01(out, 0);
+  EXPECT_EQ(image.sizes(), (at::IntArrayRef{1, 3, 24, 32}));
+  EXPECT_NE(run.err.find("seed 5"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("wrote " + out + " after 3 iterations"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("RANDOM weights"), std::string::npos) << run.err;
+}
+
+TEST_F(CliRunTest, random_seed_is_printed_so_the_run_can_be_repeated) {
+  auto args = tiny_args(dir_.file("out.png"));
+  args.resize(args.size() - 2);  // drop --seed 5
+  const auto run = run_cli(with(args, {"--init", "noise"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  const auto at = run.err.find(", seed ");
+  ASSERT_NE(at, std::string::npos) << run.err;
+  const auto seed = run.err.substr(at + 7, run.err.find('\n', at) - at - 7);
+  const auto again = run_cli(with(args, {"--init", "noise", "--seed", seed, "-o",
+                                         dir_.file("again.png")}));
+  ASSERT_EQ(again.exit_code, kExitOk) << again.err;
+  EXPECT_TRUE(at::equal(load_image_rgb01(dir_.file("out.png"), 0),
+                        load_image_rgb01(dir_.file("again.png"), 0)));
+}
+
+TEST_F(CliRunTest, save_every_writes_numbered_snapshots) {
+  const auto run = run_cli(with(tiny_args(dir_.file("out.jpg")), {"--save-every", "1"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  for (const char* name : {"out_1.jpg", "out_2.jpg", "out_3.jpg", "out.jpg"}) {
+    EXPECT_TRUE(fs::exists(dir_.path() / name)) << name;
+  }
+}
+
+TEST_F(CliRunTest, list_layers_marks_the_defaults) {
+  const auto run = run_cli({"--list-layers", "--model", test::random_model_path()});
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  EXPECT_NE(run.out.find("conv1_1\nrelu1_1 [style]\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("relu4_2 [content]\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("pool4\n"), std::string::npos) << run.out;
+}
+
+TEST_F(CliRunTest, errors_give_one_line_an_exit_code_and_no_output) {
+  const auto out = dir_.file("out.png");
+  struct Case {
+    std::vector<std::string> extra;
+    int code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--content", dir_.file("nope.png")},
+       kExitInput,
+       "stylize: error: cannot read image '" + dir_.file("nope.png") + "': no such file"},
+      {{"--style", dir_.path().string()},
+       kExitInput,
+       "stylize: error: cannot read image '" + dir_.path().string() + "': it is a directory"},
+      {{"--model", dir_.file("none.pt")},
+       kExitModel,
+       "stylize: error: cannot load model '" + dir_.file("none.pt") +
+           "': no such file (make one with scripts/export_vgg19.py)"},
+      {{"--output", dir_.file("out.gif")},
+       kExitOutput,
+       "stylize: error: cannot write '" + dir_.file("out.gif") +
+           "': unknown image format '.gif' (use .png, .jpg, .webp, .tif or .bmp)"},
+      {{"--style-layers", "relu9_1"},
+       kExitUsage,
+       "stylize: error: unknown style layer 'relu9_1': the model has relu1_1 relu1_2 relu2_1 "
+       "relu2_2 relu3_1 relu3_2 relu3_3 relu3_4 relu4_1 relu4_2 relu4_3 relu4_4 relu5_1 relu5_2 "
+       "relu5_3 relu5_4"},
+      {{"--iterations", "0"}, kExitUsage, "stylize: error: invalid iterations 0: must be at least 1"},
+      {{"--device", "tpu"},
+       kExitUsage,
+       "stylize: error: invalid device 'tpu': expected auto, cpu, cuda or cuda:N"},
+      {{"--style-blend", "1,2"},
+       kExitUsage,
+       "stylize: error: got 2 style blend weights for 1 style images"},
+      {{"--init", dir_.file("missing-init.png")},
+       kExitInput,
+       "stylize: error: cannot read image '" + dir_.file("missing-init.png") +
+           "': no such file"},
+  };
+  for (const auto& c : cases) {
+    const auto run = run_cli(with(tiny_args(out), c.extra));
+    EXPECT_EQ(run.exit_code, c.code) << c.message;
+    const auto lines = test::lines_of(run.err);
+    ASSERT_FALSE(lines.empty()) << c.message;
+    EXPECT_EQ(lines.back(), c.message);
+    EXPECT_FALSE(fs::exists(out)) << c.message;
+  }
+  EXPECT_EQ(files_in_dir(), 2U) << "nothing but the two inputs";
+}
+
+TEST_F(CliRunTest, missing_required_inputs_are_usage_errors) {
+  auto run = run_cli({"--style", dir_.file("style.jpg")});
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_EQ(run.err, "stylize: error: --content is required (see stylize --help)\n");
+  run = run_cli({"--content", dir_.file("photo.png")});
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_EQ(run.err, "stylize: error: --style is required (see stylize --help)\n");
+}
+
+TEST_F(CliRunTest, corrupt_model_file_is_a_model_error) {
+  std::ofstream(dir_.file("broken.pt")) << "garbage";
+  const auto run = run_cli(with(tiny_args(dir_.file("out.png")), {"--model", dir_.file("broken.pt")}));
+  EXPECT_EQ(run.exit_code, kExitModel);
+  EXPECT_NE(run.err.find("stylize: error: cannot load model '" + dir_.file("broken.pt") +
+                         "': not a TorchScript model file"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(test::lines_of(run.err).size(), 1U) << run.err;
+}
+
+TEST_F(CliRunTest, cuda_on_a_cpu_machine_is_a_device_error) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has CUDA";
+  const auto run = run_cli(with(tiny_args(dir_.file("out.png")), {"--device", "cuda"}));
+  EXPECT_EQ(run.exit_code, kExitDevice);
+  EXPECT_EQ(test::lines_of(run.err).back(),
+            "stylize: error: device 'cuda' is not available: this build or machine has no CUDA "
+            "device (use --device cpu or auto)");
+}
+
+TEST(cli_model_lookup_test, explicit_then_environment) {
+  EXPECT_EQ(find_model("given.pt", nullptr), "given.pt");
+  TempDir dir;
+  std::ofstream(dir.file("env.pt")) << "x";
+  ::setenv("STYLIZE_MODEL", dir.file("env.pt").c_str(), 1);
+  EXPECT_EQ(find_model("", nullptr), dir.file("env.pt"));
+  ::setenv("STYLIZE_MODEL", dir.file("absent.pt").c_str(), 1);
+  std::vector<std::string> searched;
+  const auto found = find_model("", &searched);
+  ::unsetenv("STYLIZE_MODEL");
+  if (found.empty()) {
+    ASSERT_GE(searched.size(), 3U);
+    EXPECT_EQ(searched[0], dir.file("absent.pt"));
+    EXPECT_EQ(searched[1], "models/vgg19.pt");
+  }
+}
+
+TEST(cli_binary_test, exit_codes_reach_the_shell) {
+  TempDir dir;
+  auto run = test::run_binary({"--content", dir.file("none.png"), "--style", dir.file("s.png"),
+                               "--model", test::random_model_path()});
+  EXPECT_EQ(run.exit_code, kExitInput) << run.out;
+  run = test::run_binary({"--nonsense"});
+  EXPECT_EQ(run.exit_code, kExitUsage) << run.out;
+  EXPECT_EQ(run.out,
+            "stylize: error: The following argument was not expected: --nonsense (see stylize "
+            "--help)\n");
+}
+
+}  // namespace
+}  // namespace stylize::cli

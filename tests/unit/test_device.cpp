@@ -1,0 +1,51 @@
+#include <stylize/device.hpp>
+#include <stylize/errors.hpp>
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+
+#include <thread>
+
+namespace stylize {
+namespace {
+
+TEST(device_test, cpu_and_auto) {
+  EXPECT_TRUE(resolve_device("cpu").is_cpu());
+  EXPECT_EQ(resolve_device("auto").is_cuda(), torch::cuda::is_available());
+}
+
+TEST(device_test, rejects_unknown_spellings) {
+  for (const char* spec : {"gpu", "cuda:", "cuda:x", "cuda0", "CPU"}) {
+    try {
+      resolve_device(spec);
+      ADD_FAILURE() << spec << " was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(std::string(e.what()),
+                "invalid device '" + std::string(spec) + "': expected auto, cpu, cuda or cuda:N");
+    }
+  }
+}
+
+TEST(device_test, cuda_without_cuda_is_a_device_error) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has CUDA";
+  try {
+    resolve_device("cuda:0");
+    FAIL() << "cuda accepted";
+  } catch (const DeviceError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "device 'cuda:0' is not available: this build or machine has no CUDA device "
+              "(use --device cpu or auto)");
+  }
+}
+
+TEST(device_test, threads_default_to_every_core) {
+  const int hardware = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  EXPECT_EQ(configure_threads(0), hardware);
+  EXPECT_EQ(at::get_num_threads(), hardware);
+  EXPECT_EQ(configure_threads(1), 1);
+  EXPECT_THROW(configure_threads(-1), ConfigError);
+}
+
+}  // namespace
+}  // namespace stylize

@@ -1,0 +1,170 @@
+#include <stylize/errors.hpp>
+#include <stylize/image_io.hpp>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "test_support.hpp"
+
+namespace stylize {
+namespace {
+namespace fs = std::filesystem;
+using test::TempDir;
+
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(image_io_test, loads_rgb_in_unit_range_from_bgr_files) {
+  TempDir dir;
+  cv::Mat red(20, 30, CV_8UC3, cv::Scalar(0, 0, 255));  // OpenCV is BGR: this is pure red
+  ASSERT_TRUE(cv::imwrite(dir.file("red.png"), red));
+  const auto image = load_image_rgb01(dir.file("red.png"), 0);
+  ASSERT_EQ(image.sizes(), (at::IntArrayRef{1, 3, 20, 30}));
+  EXPECT_EQ(image.scalar_type(), at::kFloat);
+  EXPECT_FLOAT_EQ(image[0][0].mean().item<float>(), 1.0F);  // R
+  EXPECT_FLOAT_EQ(image[0][1].mean().item<float>(), 0.0F);  // G
+  EXPECT_FLOAT_EQ(image[0][2].mean().item<float>(), 0.0F);  // B
+}
+
+TEST(image_io_test, saves_rgb_as_bgr_files) {
+  TempDir dir;
+  auto image = at::zeros({1, 3, 16, 16});
+  image[0][2].fill_(1.0);  // pure blue
+  save_image(image, dir.file("blue.png"));
+  const cv::Mat read = cv::imread(dir.file("blue.png"));
+  ASSERT_FALSE(read.empty());
+  const auto pixel = read.at<cv::Vec3b>(3, 3);
+  EXPECT_EQ(pixel, cv::Vec3b(255, 0, 0));
+}
+
+TEST(image_io_test, png_round_trip_is_exact_to_8_bits) {
+  TempDir dir;
+  const auto image = at::rand({1, 3, 17, 23});
+  save_image(image, dir.file("round.png"));
+  const auto back = load_image_rgb01(dir.file("round.png"), 0);
+  ASSERT_EQ(back.sizes(), image.sizes());
+  EXPECT_LE((back - image).abs().max().item<float>(), 0.5F / 255.0F + 1e-6F);
+}
+
+TEST(image_io_test, writes_every_supported_format) {
+  TempDir dir;
+  const auto image = at::rand({1, 3, 20, 24});
+  for (const char* name : {"a.png", "a.jpg", "a.jpeg", "a.webp", "a.tif", "a.tiff", "a.bmp"}) {
+    save_image(image, dir.file(name));
+    const auto back = load_image_rgb01(dir.file(name), 0);
+    EXPECT_EQ(back.sizes(), image.sizes()) << name;
+  }
+}
+
+TEST(image_io_test, resizes_longest_side_keeping_aspect) {
+  TempDir dir;
+  test::write_test_image(dir.file("wide.png"), 100, 50, 4);
+  EXPECT_EQ(load_image_rgb01(dir.file("wide.png"), 40).sizes(), (at::IntArrayRef{1, 3, 20, 40}));
+  EXPECT_EQ(load_image_rgb01(dir.file("wide.png"), 200).sizes(),
+            (at::IntArrayRef{1, 3, 100, 200}));
+  EXPECT_EQ(load_image_rgb01_exact(dir.file("wide.png"), 33, 17).sizes(),
+            (at::IntArrayRef{1, 3, 17, 33}));
+  const auto tensor = at::rand({1, 3, 30, 60});
+  EXPECT_EQ(resize_longest_side(tensor, 20).sizes(), (at::IntArrayRef{1, 3, 10, 20}));
+  EXPECT_EQ(resize_longest_side(tensor, 120).sizes(), (at::IntArrayRef{1, 3, 60, 120}));
+}
+
+TEST(image_io_test, grey_and_alpha_and_16_bit_inputs_load_as_rgb) {
+  TempDir dir;
+  cv::Mat grey(20, 20, CV_8UC1, cv::Scalar(128));
+  ASSERT_TRUE(cv::imwrite(dir.file("grey.png"), grey));
+  const auto g = load_image_rgb01(dir.file("grey.png"), 0);
+  EXPECT_EQ(g.size(1), 3);
+  EXPECT_NEAR(g.mean().item<float>(), 128.0F / 255.0F, 1e-6);
+
+  cv::Mat rgba(20, 20, CV_8UC4, cv::Scalar(255, 0, 0, 100));
+  ASSERT_TRUE(cv::imwrite(dir.file("alpha.png"), rgba));
+  EXPECT_FLOAT_EQ(load_image_rgb01(dir.file("alpha.png"), 0)[0][2].mean().item<float>(), 1.0F);
+
+  cv::Mat deep(20, 20, CV_16UC3, cv::Scalar(1000, 30000, 65535));
+  ASSERT_TRUE(cv::imwrite(dir.file("deep.png"), deep));
+  const auto d = load_image_rgb01(dir.file("deep.png"), 0);
+  EXPECT_NEAR(d[0][2].mean().item<float>(), 1000.0F / 65535.0F, 1e-6);  // B keeps 16-bit detail
+}
+
+TEST(image_io_test, input_errors_name_the_file) {
+  TempDir dir;
+  const auto missing = dir.file("missing.png");
+  EXPECT_EQ(error_of([&] { load_image_rgb01(missing, 0); }),
+            "cannot read image '" + missing + "': no such file");
+  EXPECT_EQ(error_of([&] { load_image_rgb01(dir.path().string(), 0); }),
+            "cannot read image '" + dir.path().string() + "': it is a directory");
+  const auto empty = dir.file("empty.png");
+  std::ofstream(empty).close();
+  EXPECT_EQ(error_of([&] { load_image_rgb01(empty, 0); }),
+            "cannot read image '" + empty + "': the file is empty");
+  const auto text = dir.file("notes.jpg");
+  std::ofstream(text) << "this is not an image\n";
+  EXPECT_EQ(error_of([&] { load_image_rgb01(text, 0); }),
+            "cannot read image '" + text + "': not a supported image format, or the file is corrupt");
+}
+
+TEST(image_io_test, truncated_files_fail_cleanly) {
+  TempDir dir;
+  test::write_test_image(dir.file("whole.png"), 64, 64, 3);
+  const auto size = fs::file_size(dir.file("whole.png"));
+  std::ifstream in(dir.file("whole.png"), std::ios::binary);
+  std::string bytes(size / 2, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(dir.file("half.png"), std::ios::binary) << bytes;
+  EXPECT_THROW(load_image_rgb01(dir.file("half.png"), 0), InputError);
+}
+
+TEST(image_io_test, rejects_images_too_small_after_resizing) {
+  TempDir dir;
+  test::write_test_image(dir.file("strip.png"), 200, 20, 4);
+  EXPECT_EQ(error_of([&] { load_image_rgb01(dir.file("strip.png"), 100); }),
+            "image '" + dir.file("strip.png") +
+                "' is 100x10 px after resizing to 100 px but must be at least 16 px on each side");
+}
+
+TEST(image_io_test, output_checks_name_the_problem) {
+  TempDir dir;
+  EXPECT_EQ(error_of([&] { check_output_writable(dir.file("out.xyz")); }),
+            "cannot write '" + dir.file("out.xyz") +
+                "': unknown image format '.xyz' (use .png, .jpg, .webp, .tif or .bmp)");
+  EXPECT_EQ(error_of([&] { check_output_writable(dir.file("out")); }),
+            "cannot write '" + dir.file("out") +
+                "': unknown image format '' (use .png, .jpg, .webp, .tif or .bmp)");
+  const auto nested = dir.file("no/such/dir/out.png");
+  EXPECT_EQ(error_of([&] { check_output_writable(nested); }),
+            "cannot write '" + nested + "': directory '" + dir.file("no/such/dir") +
+                "' does not exist");
+  fs::create_directory(dir.file("taken.png"));
+  EXPECT_EQ(error_of([&] { check_output_writable(dir.file("taken.png")); }),
+            "cannot write '" + dir.file("taken.png") + "': it is a directory");
+  EXPECT_THROW(check_output_writable("/proc/stylize-out.png"), OutputError);
+  EXPECT_NO_THROW(check_output_writable(dir.file("fine.PNG")));
+  EXPECT_TRUE(fs::is_empty(dir.path() / "taken.png"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1)
+      << "the writability probe must not leave files behind";
+}
+
+TEST(image_io_test, save_replaces_atomically_and_leaves_no_temporaries) {
+  TempDir dir;
+  const auto path = dir.file("out.png");
+  save_image(at::zeros({1, 3, 16, 16}), path);
+  save_image(at::ones({1, 3, 16, 16}), path);
+  EXPECT_FLOAT_EQ(load_image_rgb01(path, 0).mean().item<float>(), 1.0F);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
+  EXPECT_THROW(save_image(at::ones({1, 3, 16, 16}), "/proc/stylize-out.png"), OutputError);
+}
+
+}  // namespace
+}  // namespace stylize

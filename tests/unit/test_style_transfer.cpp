@@ -1,0 +1,240 @@
+#include <stylize/errors.hpp>
+#include <stylize/image_io.hpp>
+#include <stylize/style_transfer.hpp>
+#include <stylize/vgg_features.hpp>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "test_support.hpp"
+
+namespace stylize {
+namespace {
+
+const std::vector<std::string> kBlocks1To3 = {
+    "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1",   "conv2_1", "relu2_1", "conv2_2", "relu2_2",
+    "pool2",   "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3", "conv3_4", "relu3_4"};
+
+std::vector<std::string> names_of(const std::vector<PlannedLayer>& layers) {
+  std::vector<std::string> names;
+  for (const auto& l : layers) names.push_back(l.name);
+  return names;
+}
+
+class StyleTransferTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::manual_seed(0);
+    model_ = std::make_unique<VggFeatures>(
+        VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU)));
+    // Smooth content, busy style: their Gram matrices differ clearly.
+    content_ = torch::linspace(0, 1, 32).view({1, 1, 1, 32}).expand({1, 3, 32, 32}).clone();
+    style_ = torch::rand({1, 3, 32, 32});
+    config_.size_px = 32;
+    config_.iterations = 10;
+    config_.report_every_iters = 1;
+  }
+
+  StyleTransfer engine() const {
+    return StyleTransfer(*model_, plan_layers(model_->layer_names(), config_),
+                         c10::Device(c10::kCPU));
+  }
+
+  std::unique_ptr<VggFeatures> model_;
+  at::Tensor content_;
+  at::Tensor style_;
+  StyleConfig config_;
+};
+
+TEST(plan_layers_test, classic_defaults_on_full_model) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  const auto plan = plan_layers(model.layer_names(), StyleConfig{});
+  EXPECT_EQ(names_of(plan.content), (std::vector<std::string>{"relu4_2"}));
+  EXPECT_EQ(names_of(plan.style),
+            (std::vector<std::string>{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}));
+  EXPECT_FALSE(plan.fell_back_to_shallower);
+  EXPECT_EQ(plan.deepest_index(), 29);
+  EXPECT_DOUBLE_EQ(plan.style[0].weight, 0.2);
+}
+
+TEST(plan_layers_test, truncated_model_falls_back_to_deepest_layers) {
+  const auto plan = plan_layers(kBlocks1To3, StyleConfig{});
+  EXPECT_EQ(names_of(plan.content), (std::vector<std::string>{"relu3_2"}));
+  EXPECT_EQ(names_of(plan.style), (std::vector<std::string>{"relu1_1", "relu2_1", "relu3_1"}));
+  EXPECT_TRUE(plan.fell_back_to_shallower);
+  EXPECT_EQ(plan.describe(), "content relu3_2; style relu1_1 relu2_1 relu3_1");
+}
+
+TEST(plan_layers_test, explicit_layers_with_weights_are_normalised) {
+  StyleConfig config;
+  config.style_layers = {{"relu1_1", 3.0}, {"relu2_1", 1.0}};
+  config.content_layers = {{"conv3_1", 1.0}};
+  const auto plan = plan_layers(kBlocks1To3, config);
+  EXPECT_EQ(plan.style[0].index, 1);
+  EXPECT_DOUBLE_EQ(plan.style[0].weight, 0.75);
+  EXPECT_DOUBLE_EQ(plan.style[1].weight, 0.25);
+  EXPECT_EQ(plan.content[0].index, 10);
+}
+
+TEST(plan_layers_test, unknown_layer_lists_the_available_ones) {
+  StyleConfig config;
+  config.content_layers = {{"relu4_2", 1.0}};
+  try {
+    plan_layers(kBlocks1To3, config);
+    FAIL() << "relu4_2 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "unknown content layer 'relu4_2': the model has relu1_1 relu1_2 relu2_1 relu2_2 "
+              "relu3_1 relu3_2 relu3_3 relu3_4");
+  }
+}
+
+TEST_F(StyleTransferTest, lbfgs_lowers_the_style_loss) {
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  std::vector<IterationReport> reports;
+  const auto result = transfer.run(content_, targets, config_, {},
+                                   [&](const IterationReport& r) { reports.push_back(r); });
+  ASSERT_EQ(reports.size(), 10U);
+  ASSERT_TRUE(reports.front().losses.has_value());
+  EXPECT_EQ(result.iterations_run, 10);
+  EXPECT_EQ(result.image_rgb01.sizes(), content_.sizes());
+  EXPECT_LT(result.final_losses.style, 0.5 * reports.front().losses->style);
+  for (const auto& r : reports) {
+    // The returned image is the best iterate: never worse than any evaluated one.
+    EXPECT_LE(result.final_losses.total, r.losses->total + 1e-9);
+  }
+  EXPECT_GE(result.image_rgb01.min().item<float>(), 0.0F);
+  EXPECT_LE(result.image_rgb01.max().item<float>(), 1.0F);
+}
+
+TEST_F(StyleTransferTest, adam_lowers_the_style_loss_and_stays_in_range) {
+  config_.optimizer = OptimizerKind::kAdam;
+  config_.iterations = 15;
+  config_.learning_rate = 0.05;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  std::optional<LossBreakdown> first;
+  const auto result = transfer.run(content_, targets, config_, {}, [&](const IterationReport& r) {
+    if (!first) first = r.losses;
+  });
+  ASSERT_TRUE(first.has_value());
+  EXPECT_LT(result.final_losses.style, 0.8 * first->style);
+  EXPECT_GE(result.image_rgb01.min().item<float>(), 0.0F);
+  EXPECT_LE(result.image_rgb01.max().item<float>(), 1.0F);
+}
+
+TEST_F(StyleTransferTest, reports_losses_and_snapshots_at_the_requested_intervals) {
+  config_.report_every_iters = 4;
+  config_.snapshot_every_iters = 5;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  std::vector<int> with_losses;
+  std::vector<int> with_snapshots;
+  std::vector<int> all;
+  transfer.run(content_, targets, config_, {}, [&](const IterationReport& r) {
+    all.push_back(r.iteration);
+    EXPECT_EQ(r.total_iterations, 10);
+    if (r.losses) with_losses.push_back(r.iteration);
+    if (r.snapshot_rgb01.defined()) {
+      with_snapshots.push_back(r.iteration);
+      EXPECT_EQ(r.snapshot_rgb01.sizes(), content_.sizes());
+    }
+  });
+  EXPECT_EQ(all, (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+  EXPECT_EQ(with_losses, (std::vector<int>{4, 8, 10}));
+  EXPECT_EQ(with_snapshots, (std::vector<int>{5, 10}));
+}
+
+TEST_F(StyleTransferTest, raised_cancel_flag_stops_before_the_first_iteration) {
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  std::atomic<bool> cancel{true};
+  const auto result = transfer.run(content_, targets, config_, {}, {}, &cancel);
+  EXPECT_TRUE(result.cancelled);
+  EXPECT_EQ(result.iterations_run, 0);
+  EXPECT_TRUE(torch::allclose(result.image_rgb01, content_));
+}
+
+TEST_F(StyleTransferTest, cancel_mid_run_keeps_the_work_done) {
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  std::atomic<bool> cancel{false};
+  std::optional<double> first_style;
+  const auto result = transfer.run(content_, targets, config_, {}, [&](const IterationReport& r) {
+    if (!first_style) first_style = r.losses->style;
+    if (r.iteration == 6) cancel = true;
+  }, &cancel);
+  EXPECT_TRUE(result.cancelled);
+  EXPECT_EQ(result.iterations_run, 6);
+  EXPECT_LT(result.final_losses.style, *first_style);
+}
+
+TEST_F(StyleTransferTest, blend_weights_select_and_mix_styles) {
+  const auto transfer = engine();
+  const auto other = torch::rand({1, 3, 24, 40}) * 0.3;
+  const auto only_first = transfer.compute_style_targets({style_, other}, {1.0, 0.0});
+  const auto single = transfer.compute_style_targets({style_}, {});
+  const auto mixed = transfer.compute_style_targets({style_, other}, {1.0, 1.0});
+  ASSERT_EQ(only_first.grams.size(), 5U);
+  for (std::size_t i = 0; i < single.grams.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(only_first.grams[i], single.grams[i]));
+    const auto other_gram = transfer.compute_style_targets({other}, {}).grams[i];
+    EXPECT_TRUE(torch::allclose(mixed.grams[i], (single.grams[i] + other_gram) / 2, 1e-4, 1e-6));
+  }
+}
+
+TEST_F(StyleTransferTest, noise_init_is_reproducible_from_the_seed) {
+  config_.init = InitKind::kNoise;
+  config_.iterations = 2;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  config_.seed = 42;
+  const auto a = transfer.run(content_, targets, config_);
+  const auto b = transfer.run(content_, targets, config_);
+  config_.seed = 43;
+  const auto c = transfer.run(content_, targets, config_);
+  EXPECT_TRUE(torch::equal(a.image_rgb01, b.image_rgb01));
+  EXPECT_FALSE(torch::allclose(a.image_rgb01, c.image_rgb01));
+}
+
+TEST_F(StyleTransferTest, init_image_must_match_the_content_size) {
+  config_.init = InitKind::kImage;
+  config_.init_path = "x.png";
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  EXPECT_THROW(transfer.run(content_, targets, config_, torch::rand({1, 3, 16, 16})), ConfigError);
+  config_.iterations = 1;
+  const auto init = torch::full({1, 3, 32, 32}, 0.25);
+  EXPECT_NO_THROW(transfer.run(content_, targets, config_, init));
+}
+
+TEST(StyleTransferRealWeights, RealWeights_result_moves_towards_the_style) {
+  const auto model_path = test::real_model_path();
+  const auto content_path = test::shared_image("chelsea.png");
+  const auto style_path = test::shared_image("starry_night.jpg");
+  if (!model_path || !content_path || !style_path) GTEST_SKIP() << "no ../shared data";
+  auto model = VggFeatures::load(*model_path, c10::Device(c10::kCPU));
+  StyleConfig config;
+  config.size_px = 96;
+  config.iterations = 40;
+  config.report_every_iters = 1;
+  const StyleTransfer transfer(model, plan_layers(model.layer_names(), config),
+                               c10::Device(c10::kCPU));
+  const auto content = load_image_rgb01(*content_path, config.size_px);
+  const auto targets = transfer.compute_style_targets({load_image_rgb01(*style_path, 96)}, {});
+  std::optional<LossBreakdown> at_content;
+  const auto result = transfer.run(content, targets, config, {}, [&](const IterationReport& r) {
+    if (!at_content) at_content = r.losses;
+  });
+  ASSERT_TRUE(at_content.has_value());
+  // The style distance falls to well under half of the untouched photo's ...
+  EXPECT_LT(result.final_losses.style, 0.3 * at_content->style);
+  // ... while the image stays recognisably the photo (relative content error below 1).
+  EXPECT_LT(result.final_losses.content / config.content_weight, 1.0);
+  // And the pixels really changed.
+  EXPECT_GT((result.image_rgb01 - content).abs().mean().item<float>(), 0.02F);
+}
+
+}  // namespace
+}  // namespace stylize

@@ -1,0 +1,108 @@
+#include <stylize/errors.hpp>
+#include <stylize/vgg_features.hpp>
+
+#include <gtest/gtest.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "test_support.hpp"
+
+namespace stylize {
+namespace {
+
+std::string load_error(const std::string& path) {
+  try {
+    VggFeatures::load(path, c10::Device(c10::kCPU));
+  } catch (const ModelError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(vgg_features_test, loads_full_random_model_with_layer_names) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  const auto& names = model.layer_names();
+  ASSERT_EQ(names.size(), 36U);
+  EXPECT_EQ(names.front(), "conv1_1");
+  EXPECT_EQ(names[1], "relu1_1");
+  EXPECT_EQ(names[4], "pool1");
+  EXPECT_EQ(names.back(), "relu5_4");
+  EXPECT_EQ(model.index_of("relu4_2"), 22);
+  EXPECT_EQ(model.index_of("relu5_1"), 29);
+  EXPECT_EQ(model.index_of("relu9_9"), std::nullopt);
+  EXPECT_TRUE(model.random_init());
+  EXPECT_EQ(model.convention(), "caffe");
+  EXPECT_EQ(model.pools_before(29), 4);
+  EXPECT_EQ(model.pools_before(1), 0);
+}
+
+TEST(vgg_features_test, extracts_requested_layers_in_request_order) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  torch::NoGradGuard no_grad;
+  const auto image = torch::rand({1, 3, 32, 48});
+  const auto out = model.extract(image, {29, 1, 22});
+  ASSERT_EQ(out.size(), 3U);
+  EXPECT_EQ(out[0].sizes(), (at::IntArrayRef{1, 512, 2, 3}));
+  EXPECT_EQ(out[1].sizes(), (at::IntArrayRef{1, 64, 32, 48}));
+  EXPECT_EQ(out[2].sizes(), (at::IntArrayRef{1, 512, 4, 6}));
+  EXPECT_GE(out[1].min().item<float>(), 0.0F) << "relu outputs are non-negative";
+  EXPECT_TRUE(torch::isfinite(out[0]).all().item<bool>());
+}
+
+TEST(vgg_features_test, network_weights_are_frozen_but_input_gradients_flow) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  auto image = torch::rand({1, 3, 16, 16}, torch::requires_grad());
+  const auto out = model.extract(image, {6});
+  out[0].sum().backward();
+  ASSERT_TRUE(image.grad().defined());
+  EXPECT_GT(image.grad().abs().sum().item<float>(), 0.0F);
+  auto module = torch::jit::load(test::random_model_path());
+  for (const auto& p : module.parameters()) EXPECT_FALSE(p.requires_grad());
+}
+
+TEST(vgg_features_test, average_pooling_changes_deep_features_only) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  torch::NoGradGuard no_grad;
+  const auto image = torch::rand({1, 3, 32, 32});
+  const auto max_out = model.extract(image, {1, 6});
+  model.set_average_pooling(true);
+  const auto avg_out = model.extract(image, {1, 6});
+  EXPECT_TRUE(torch::equal(max_out[0], avg_out[0]));   // before pool1
+  EXPECT_FALSE(torch::allclose(max_out[1], avg_out[1]));  // after pool1
+}
+
+TEST(vgg_features_test, model_errors_name_the_file) {
+  test::TempDir dir;
+  EXPECT_EQ(load_error(dir.file("none.pt")),
+            "cannot load model '" + dir.file("none.pt") +
+                "': no such file (make one with scripts/export_vgg19.py)");
+  EXPECT_EQ(load_error(dir.path().string()),
+            "cannot load model '" + dir.path().string() + "': it is a directory");
+  std::ofstream(dir.file("junk.pt")) << "not a model";
+  EXPECT_EQ(load_error(dir.file("junk.pt")).rfind("cannot load model '" + dir.file("junk.pt") +
+                                                      "': not a TorchScript model file (",
+                                                  0),
+            0U);
+  torch::jit::Module other("Other");
+  other.define("def forward(self, x):\n  return x\n");
+  other.save(dir.file("other.pt"));
+  EXPECT_EQ(load_error(dir.file("other.pt")),
+            "cannot load model '" + dir.file("other.pt") +
+                "': not a stylize VGG model (no 'layer_names'; make one with "
+                "scripts/export_vgg19.py)");
+}
+
+TEST(vgg_features_test, RealWeights_truncated_model_has_blocks_1_to_3) {
+  const auto path = test::real_model_path();
+  if (!path) GTEST_SKIP() << "no real weights in ../shared/models";
+  auto model = VggFeatures::load(*path, c10::Device(c10::kCPU));
+  EXPECT_EQ(model.layer_names().size(), 18U);
+  EXPECT_EQ(model.layer_names().back(), "relu3_4");
+  EXPECT_FALSE(model.random_init());
+  EXPECT_EQ(model.convention(), "caffe");
+}
+
+}  // namespace
+}  // namespace stylize
