@@ -20,6 +20,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// Mean absolute pixel change (in [0,1] units) the first L-BFGS step may try.
+constexpr double kFirstStepMeanChange = 0.01;
+
 std::string join_names(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& name : names) {
@@ -287,6 +290,15 @@ StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
 
   try {
     if (lbfgs) {
+      // torch's L-BFGS bounds its first step to an L1 norm of lr, i.e. a change of lr/numel per
+      // pixel: with ~10^5-10^6 pixels the line search then spends several evaluations
+      // extrapolating. Take the first step with a budget of kFirstStepMeanChange per pixel
+      // instead; later steps are scaled by the curvature estimate and start at lr as usual.
+      auto& options =
+          static_cast<torch::optim::LBFGSOptions&>(optimizer->param_groups()[0].options());
+      options.lr(kFirstStepMeanChange * static_cast<double>(image.numel())).max_iter(1);
+      optimizer->step(closure);
+      options.lr(config.effective_learning_rate()).max_iter(config.iterations);
       // step() returns early only if the gradient vanishes or the step stalls.
       while (evaluations < config.iterations) optimizer->step(closure);
     } else {
