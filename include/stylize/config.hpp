@@ -49,6 +49,8 @@ struct StyleConfig {
   InitKind init = InitKind::kContent;
   std::string init_path;     ///< the init image when init == kImage
   std::uint64_t seed = 0;    ///< the caller draws a random one and reports it when unset
+  double tolerance = 0.0;  ///< stop when the best loss improved by less than this fraction ...
+  int tolerance_window_iters = 50;  ///< ... over this many iterations; 0 tolerance: never stop
   int report_every_iters = 50;   ///< losses are materialised (host sync) this often
   int snapshot_every_iters = 0;  ///< 0: no intermediate images
 

@@ -60,6 +60,7 @@ struct IterationReport {
   double elapsed_s = 0.0;
   std::optional<LossBreakdown> losses;
   at::Tensor snapshot_rgb01;
+  std::string notice;  ///< non-empty when the engine recovered from a problem (worth a warning)
 };
 
 using ProgressCallback = std::function<void(const IterationReport&)>;
@@ -70,6 +71,9 @@ struct StyleTransferResult {
   LossBreakdown final_losses;
   double elapsed_s = 0.0;
   bool cancelled = false;  ///< stopped early because the cancel flag was raised
+  bool converged = false;  ///< stopped early by config.tolerance
+  int recoveries = 0;      ///< restarts after the loss or gradient became NaN or infinite
+  std::vector<std::string> notices;  ///< what went wrong and what the engine did about it
 };
 
 /// Gatys et al. style transfer: optimises the pixels of an image so that its content-layer
@@ -87,7 +91,10 @@ class StyleTransfer {
 
   /// Runs the optimisation for content_rgb01 ([1,3,H,W] RGB [0,1]). init_rgb01 must have the
   /// content's shape when config.init is kImage. cancel, when given and raised, stops the run at
-  /// the next iteration boundary; the result then holds the best image so far.
+  /// the next iteration boundary; the result then holds the best image so far. A NaN or
+  /// infinite loss or gradient restarts from the best image (L-BFGS with a 10x smaller step,
+  /// then Adam); if that fails too, the best image so far is returned. The returned image is
+  /// always the lowest-loss image evaluated.
   StyleTransferResult run(const at::Tensor& content_rgb01, const StyleTargets& targets,
                           const StyleConfig& config, const at::Tensor& init_rgb01 = {},
                           const ProgressCallback& on_progress = {},

@@ -1,5 +1,7 @@
 #include "cli.hpp"
 
+#include "interrupt.hpp"
+
 #include <stylize/device.hpp>
 #include <stylize/errors.hpp>
 #include <stylize/image_io.hpp>
@@ -66,6 +68,13 @@ void add_options(CLI::App& app, CliOptions& o) {
   app.add_option("--style-layers", o.style_layers,
                  "Style layers with optional weights, e.g. relu1_1:2,relu2_1 "
                  "(default: relu1_1 relu2_1 relu3_1 relu4_1 relu5_1 where present)");
+  app.add_option("--tolerance", c.tolerance,
+                 "Stop early when the loss improved by less than this fraction over "
+                 "--tolerance-window iterations (0: run all iterations)")
+      ->capture_default_str();
+  app.add_option("--tolerance-window", c.tolerance_window_iters,
+                 "Iterations over which --tolerance measures the improvement")
+      ->capture_default_str();
   app.add_option("--init", o.init, "Start image: content, noise, or an image file")
       ->capture_default_str();
   app.add_option("--seed", o.seed, "Random seed (default: random, and printed)");
@@ -119,6 +128,11 @@ class ProgressPrinter {
 
   void operator()(const IterationReport& report) {
     if (report.losses) last_losses_ = *report.losses;
+    if (!report.notice.empty()) {
+      clear_line();
+      log_.warn("{}", report.notice);
+      ++notices_seen_;
+    }
     const double per_iter = report.elapsed_s / report.iteration;
     const double eta = per_iter * (report.total_iterations - report.iteration);
     if (report.snapshot_rgb01.defined()) {
@@ -142,6 +156,15 @@ class ProgressPrinter {
     }
   }
 
+  /// Warns about engine notices that no report carried (e.g. one raised at the very end).
+  void flush_notices(const std::vector<std::string>& notices) {
+    for (std::size_t i = notices_seen_; i < notices.size(); ++i) {
+      clear_line();
+      log_.warn("{}", notices[i]);
+    }
+    notices_seen_ = notices.size();
+  }
+
   void clear_line() {
     if (line_open_) err_ << "\r\033[K" << std::flush;
     line_open_ = false;
@@ -154,6 +177,7 @@ class ProgressPrinter {
   const CliOptions& options_;
   std::optional<LossBreakdown> last_losses_;
   bool line_open_ = false;
+  std::size_t notices_seen_ = 0;
 };
 
 StyleConfig finish_config(const CliOptions& o) {
@@ -272,16 +296,27 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
   (void)threads;
 
   const StyleTransfer engine(model, plan, device);
+  const InterruptGuard interrupt;
   const StyleTargets targets = engine.compute_style_targets(styles, config.style_blend);
   ProgressPrinter printer(log, err, err_is_terminal, o);
   const StyleTransferResult result =
-      engine.run(content, targets, config, init, std::ref(printer));
+      engine.run(content, targets, config, init, std::ref(printer), &interrupt.flag());
   printer.clear_line();
+  printer.flush_notices(result.notices);
+  if (result.cancelled && result.iterations_run == 0) {
+    log.warn("interrupted before the first iteration: nothing written");
+    return 128 + interrupt.signal_number();
+  }
   save_image(result.image_rgb01, o.output_path);
-  log.info("wrote {} after {} iterations in {} ({:.2f} s/iteration), final {}", o.output_path,
-           result.iterations_run, format_duration(result.elapsed_s),
-           result.elapsed_s / std::max(1, result.iterations_run),
-           format_losses(result.final_losses));
+  const auto summary = fmt::format(
+      "{} after {} iterations in {} ({:.2f} s/iteration), final {}", o.output_path,
+      result.iterations_run, format_duration(result.elapsed_s),
+      result.elapsed_s / std::max(1, result.iterations_run), format_losses(result.final_losses));
+  if (result.cancelled) {
+    log.warn("interrupted: wrote the best image so far to {}", summary);
+    return 128 + interrupt.signal_number();
+  }
+  log.info("wrote {}{}", summary, result.converged ? " (converged: --tolerance reached)" : "");
   return kExitOk;
 }
 

@@ -20,6 +20,7 @@ enum ExitCode : int {
   kExitModel = 4,        ///< the model file is missing, broken or lacks a requested layer
   kExitOutput = 5,       ///< an output file cannot be written
   kExitDevice = 6,       ///< the requested device is not available
+  // 130 / 143: interrupted by SIGINT / SIGTERM (128 + signal); the best image so far was written
 };
 
 /// Everything the command line sets. Engine tunables live in `config`, whose member

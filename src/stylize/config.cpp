@@ -73,6 +73,10 @@ void validate(const StyleConfig& config, std::size_t style_count) {
   }
   require(config.init != InitKind::kImage || !config.init_path.empty(),
           "init image path is empty");
+  require_non_negative(config.tolerance, "tolerance");
+  require(config.tolerance_window_iters >= 1, "invalid tolerance window " +
+                                                  std::to_string(config.tolerance_window_iters) +
+                                                  ": must be at least 1");
   require(config.report_every_iters >= 0, "invalid print interval " +
                                               std::to_string(config.report_every_iters) +
                                               ": must be >= 0");

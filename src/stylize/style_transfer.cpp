@@ -226,33 +226,42 @@ StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
   // One "iteration" is one loss-and-gradient evaluation, for both optimizers, so the count
   // means the same cost whichever is used (L-BFGS's line search may evaluate more than once per
   // quasi-Newton step).
-  const bool lbfgs = config.optimizer == OptimizerKind::kLbfgs;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  if (lbfgs) {
-    // One step() call runs the whole optimisation, so the line search's last evaluation is
-    // reused by the next quasi-Newton step instead of being repeated. The strong-Wolfe line
-    // search keeps the loss monotone; without it L-BFGS starts slowly and can spike.
-    optimizer = std::make_unique<torch::optim::LBFGS>(
-        std::vector<at::Tensor>{image}, torch::optim::LBFGSOptions(config.effective_learning_rate())
-                                            .max_iter(config.iterations)
-                                            .max_eval(config.iterations)
-                                            .history_size(config.lbfgs_history)
-                                            .tolerance_grad(0.0)
-                                            .tolerance_change(0.0)
-                                            .line_search_fn("strong_wolfe"));
-  } else {
-    optimizer = std::make_unique<torch::optim::Adam>(
-        std::vector<at::Tensor>{image},
-        torch::optim::AdamOptions(config.effective_learning_rate()).betas({0.9, 0.99}));
-  }
-
   StyleTransferResult result;
-  // The lowest-loss evaluated image; L-BFGS returns it rather than its last trial point.
+  // The lowest-loss evaluated image: what is returned, and where a diverged run restarts.
   double best_loss = std::numeric_limits<double>::infinity();
-  at::Tensor best_image;
+  at::Tensor best_image = image.detach().clone();
   LossBreakdown best_losses;
+  std::vector<double> best_loss_history;  // best loss after each evaluation (for --tolerance)
   int evaluations = 0;
-  struct StopOptimisation {};  // thrown out of the L-BFGS closure to end the run early
+  std::string pending_notice;
+  const bool track_every_loss = config.tolerance > 0.0;
+
+  struct StopOptimisation {};  // budget reached, converged or cancelled
+  struct Diverged {
+    std::string what;
+  };
+
+  auto make_optimizer = [&](OptimizerKind kind,
+                            double learning_rate) -> std::unique_ptr<torch::optim::Optimizer> {
+    if (kind == OptimizerKind::kLbfgs) {
+      // The strong-Wolfe line search keeps the loss monotone; without it L-BFGS starts slowly
+      // and can spike. One step() call runs many quasi-Newton steps, so the line search's last
+      // evaluation is reused by the next step instead of being repeated.
+      return std::make_unique<torch::optim::LBFGS>(
+          std::vector<at::Tensor>{image}, torch::optim::LBFGSOptions(learning_rate)
+                                              .max_iter(config.iterations)
+                                              .max_eval(config.iterations)
+                                              .history_size(config.lbfgs_history)
+                                              .tolerance_grad(0.0)
+                                              .tolerance_change(0.0)
+                                              .line_search_fn("strong_wolfe"));
+    }
+    return std::make_unique<torch::optim::Adam>(
+        std::vector<at::Tensor>{image}, torch::optim::AdamOptions(learning_rate).betas({0.9, 0.99}));
+  };
+
+  OptimizerKind kind = config.optimizer;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
 
   auto closure = [&]() -> at::Tensor {
     if (evaluations >= config.iterations) throw StopOptimisation{};
@@ -264,16 +273,25 @@ StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
     const LossTerms terms = evaluate(image);
     terms.total.backward();
     const int iteration = ++evaluations;
+    const bool lbfgs = kind == OptimizerKind::kLbfgs;
     const bool report_now = (config.report_every_iters > 0 &&
                              iteration % config.report_every_iters == 0) ||
                             iteration == config.iterations;
     std::optional<LossBreakdown> losses;
-    if (lbfgs || report_now) losses = terms.to_host();  // L-BFGS syncs every step anyway
-    if (lbfgs && losses->total < best_loss) {
-      best_loss = losses->total;
-      best_losses = *losses;
-      best_image = image.detach().clone();
+    // L-BFGS syncs with the host every step anyway; Adam only when something needs the numbers.
+    if (lbfgs || report_now || track_every_loss) losses = terms.to_host();
+    if (losses) {
+      const bool finite_grad = !lbfgs || image.grad().isfinite().all().item<bool>();
+      if (!std::isfinite(losses->total) || !finite_grad) {
+        throw Diverged{std::isfinite(losses->total) ? "the gradient" : "the loss"};
+      }
+      if (losses->total < best_loss) {
+        best_loss = losses->total;
+        best_losses = *losses;
+        best_image = image.detach().clone();
+      }
     }
+    if (track_every_loss) best_loss_history.push_back(best_loss);
     if (on_progress) {
       IterationReport report;
       report.iteration = iteration;
@@ -283,48 +301,97 @@ StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
       if (config.snapshot_every_iters > 0 && iteration % config.snapshot_every_iters == 0) {
         report.snapshot_rgb01 = image.detach().clamp(0.0, 1.0).to(at::kCPU);
       }
+      report.notice = std::move(pending_notice);
+      pending_notice.clear();
       on_progress(report);
+    }
+    const auto window = static_cast<std::size_t>(config.tolerance_window_iters);
+    if (track_every_loss && best_loss_history.size() > window) {
+      const double before = best_loss_history[best_loss_history.size() - 1 - window];
+      if ((before - best_loss) <= config.tolerance * std::abs(before)) {
+        result.converged = true;
+        throw StopOptimisation{};
+      }
     }
     return terms.total;
   };
 
-  try {
-    if (lbfgs) {
-      // torch's L-BFGS bounds its first step to an L1 norm of lr, i.e. a change of lr/numel per
-      // pixel: with ~10^5-10^6 pixels the line search then spends several evaluations
-      // extrapolating. Take the first step with a budget of kFirstStepMeanChange per pixel
-      // instead; later steps are scaled by the curvature estimate and start at lr as usual.
-      auto& options =
-          static_cast<torch::optim::LBFGSOptions&>(optimizer->param_groups()[0].options());
-      options.lr(kFirstStepMeanChange * static_cast<double>(image.numel())).max_iter(1);
-      optimizer->step(closure);
-      options.lr(config.effective_learning_rate()).max_iter(config.iterations);
-      // step() returns early only if the gradient vanishes or the step stalls.
-      while (evaluations < config.iterations) optimizer->step(closure);
-    } else {
-      while (evaluations < config.iterations) {
-        closure();
-        optimizer->step();
-        torch::NoGradGuard no_grad;
-        image.clamp_(0.0, 1.0);  // Adam may step outside [0,1]; L-BFGS must not be clamped
+  // Recovery ladder after a NaN/Inf: L-BFGS restarts from the best image with a 10x smaller
+  // step; then Adam at its default rate; then the best image is kept.
+  double learning_rate = config.effective_learning_rate();
+  int failures = 0;
+  constexpr int kMaxFailures = 3;
+  bool first_lbfgs_step = true;
+  while (evaluations < config.iterations && !result.cancelled && !result.converged) {
+    optimizer = make_optimizer(kind, learning_rate);
+    try {
+      if (kind == OptimizerKind::kLbfgs) {
+        auto& options =
+            static_cast<torch::optim::LBFGSOptions&>(optimizer->param_groups()[0].options());
+        if (first_lbfgs_step) {
+          // torch's L-BFGS bounds its first step to an L1 norm of lr, a change of lr/numel per
+          // pixel: with 10^5-10^6 pixels the line search would spend several evaluations
+          // extrapolating. Give the first step a budget of kFirstStepMeanChange per pixel; later
+          // steps are scaled by the curvature estimate and start at lr as usual.
+          options.lr(kFirstStepMeanChange * static_cast<double>(image.numel())).max_iter(1);
+          optimizer->step(closure);
+          options.lr(learning_rate).max_iter(config.iterations);
+          first_lbfgs_step = false;
+        }
+        // step() returns early only if the gradient vanishes or the step stalls.
+        while (evaluations < config.iterations) optimizer->step(closure);
+      } else {
+        while (evaluations < config.iterations) {
+          closure();
+          optimizer->step();
+          torch::NoGradGuard no_grad;
+          image.clamp_(0.0, 1.0);  // Adam may step outside [0,1]; L-BFGS must not be clamped
+        }
       }
+    } catch (const StopOptimisation&) {
+      // budget reached inside a line search, converged, or cancelled
+    } catch (const Diverged& diverged) {
+      ++failures;
+      {
+        torch::NoGradGuard no_grad;
+        image.copy_(best_image);
+      }
+      std::string notice = "iteration " + std::to_string(evaluations) + ": " + diverged.what +
+                           " became NaN or infinite; ";
+      if (failures >= kMaxFailures) {
+        notice += "keeping the best image so far";
+        result.notices.push_back(notice);
+        break;
+      }
+      if (kind == OptimizerKind::kLbfgs && failures == 1) {
+        learning_rate /= 10.0;
+        std::ostringstream rate;
+        rate << learning_rate;
+        notice += "restarting L-BFGS from the best image with learning rate " + rate.str();
+      } else {
+        kind = OptimizerKind::kAdam;
+        learning_rate = kDefaultAdamLearningRate;
+        notice += "continuing with Adam from the best image";
+      }
+      result.notices.push_back(notice);
+      pending_notice = notice;
+      ++result.recoveries;
     }
-  } catch (const StopOptimisation&) {
-    // evaluation budget reached inside a line search, or cancelled
   }
   result.iterations_run = evaluations;
 
-  // One last evaluation so the reported losses belong to the image that is returned.
+  // One last evaluation so the reported losses belong to the image that is returned: the
+  // lowest-loss image (L-BFGS is not monotone across restarts; Adam's last step is unevaluated).
   {
     torch::NoGradGuard no_grad;
     const auto final_terms = evaluate(image.detach());
-    const double final_loss = final_terms.total.item<double>();
-    if (best_image.defined() && best_loss < final_loss) {
-      result.image_rgb01 = best_image;
-      result.final_losses = best_losses;
-    } else {
+    const auto final_losses = final_terms.to_host();
+    if (std::isfinite(final_losses.total) && final_losses.total <= best_loss) {
       result.image_rgb01 = image.detach();
-      result.final_losses = final_terms.to_host();
+      result.final_losses = final_losses;
+    } else {
+      result.image_rgb01 = best_image;
+      result.final_losses = std::isfinite(best_loss) ? best_losses : final_losses;
     }
   }
   result.image_rgb01 = result.image_rgb01.clamp(0.0, 1.0).to(at::kCPU);

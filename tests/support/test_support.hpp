@@ -45,6 +45,26 @@ CliRun run_cli(const std::vector<std::string>& args);
 /// merged output.
 CliRun run_binary(const std::vector<std::string>& args);
 
+/// The real binary running in the background, its stdout and stderr merged into a pipe.
+class ChildProcess {
+ public:
+  explicit ChildProcess(const std::vector<std::string>& args);
+  ~ChildProcess();  ///< kills the child if it still runs
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  /// Reads output until it contains needle (true) or timeout_s passes / the pipe closes (false).
+  bool wait_for_output(const std::string& needle, double timeout_s);
+  void send(int signal_number) const;
+  /// Waits for the exit; returns the exit code, or 128 + signal when killed. -1 on timeout.
+  int wait_exit(double timeout_s);
+  [[nodiscard]] const std::string& output() const { return output_; }
+
+ private:
+  int pid_ = -1;
+  int fd_ = -1;
+  std::string output_;
+};
+
 /// Lines of err that are not third-party library chatter.
 std::vector<std::string> lines_of(const std::string& text);
 

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "test_support.hpp"
 
 namespace stylize {
@@ -207,6 +209,41 @@ TEST_F(StyleTransferTest, init_image_must_match_the_content_size) {
   config_.iterations = 1;
   const auto init = torch::full({1, 3, 32, 32}, 0.25);
   EXPECT_NO_THROW(transfer.run(content_, targets, config_, init));
+}
+
+TEST_F(StyleTransferTest, recovers_from_divergence_and_keeps_a_finite_image) {
+  config_.learning_rate = 1e30;  // the first real L-BFGS step overflows
+  config_.iterations = 20;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  std::vector<std::string> notices;
+  const auto result = transfer.run(content_, targets, config_, {}, [&](const IterationReport& r) {
+    if (!r.notice.empty()) notices.push_back(r.notice);
+  });
+  EXPECT_GE(result.recoveries, 1);
+  ASSERT_FALSE(result.notices.empty());
+  EXPECT_NE(result.notices.front().find("became NaN or infinite"), std::string::npos);
+  EXPECT_FALSE(notices.empty()) << "recoveries are reported as they happen";
+  EXPECT_EQ(result.iterations_run, 20);
+  EXPECT_TRUE(std::isfinite(result.final_losses.total));
+  EXPECT_TRUE(torch::isfinite(result.image_rgb01).all().item<bool>());
+}
+
+TEST_F(StyleTransferTest, tolerance_stops_a_converged_run_early) {
+  config_.iterations = 200;
+  config_.tolerance = 0.5;  // "less than 50 % better over 3 iterations" comes quickly
+  config_.tolerance_window_iters = 3;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  const auto result = transfer.run(content_, targets, config_);
+  EXPECT_TRUE(result.converged);
+  EXPECT_LT(result.iterations_run, 200);
+  EXPECT_GT(result.iterations_run, 3);
+  config_.tolerance = 0.0;
+  config_.iterations = 12;
+  const auto full = transfer.run(content_, targets, config_);
+  EXPECT_FALSE(full.converged);
+  EXPECT_EQ(full.iterations_run, 12);
 }
 
 TEST(StyleTransferRealWeights, RealWeights_result_moves_towards_the_style) {
