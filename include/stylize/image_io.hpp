@@ -2,12 +2,34 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace stylize {
 
 /// The smallest side, in pixels, any loaded or resized image may have.
 inline constexpr int kMinImageSidePx = 16;
+/// Images with more pixels than this (read from the header where possible, before decoding) are
+/// refused: decoding them would take gigabytes before any downscaling.
+inline constexpr std::uint64_t kMaxDecodedPixels = 250'000'000;
+
+/// A loaded image: RGB [1,3,H,W] float in [0,1] on the CPU, and its alpha [1,1,H,W] in [0,1]
+/// when the file has an alpha channel (undefined otherwise).
+struct Image {
+  at::Tensor rgb01;
+  at::Tensor alpha01;
+};
+
+/// Decodes an image file's bytes (name is only used in messages) and resizes it so its longest
+/// side is max_side_px (0: keep the native size). Throws InputError naming the file when the
+/// bytes are empty, not a decodable image, too large to decode, or too small after resizing.
+Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& name,
+                   int max_side_px);
+
+/// Reads and decodes an image file (see decode_image); also throws InputError when the file is
+/// missing, a directory or unreadable.
+Image read_image(const std::string& path, int max_side_px);
 
 /// Reads an image file (any format OpenCV decodes; grey and alpha are converted to RGB, EXIF
 /// orientation is honoured) and resizes it so its longest side is max_side_px (0: keep the native
@@ -30,7 +52,12 @@ void check_output_writable(const std::string& path);
 /// Encodes a [1,3,H,W] or [3,H,W] RGB tensor in [0,1] (clamped) in the format named by the
 /// extension of path (png, jpg/jpeg, webp, tif/tiff, bmp) and writes it atomically: a temporary
 /// file in the same directory renamed into place, so a crash never leaves a partial file.
+/// alpha01 ([1,1,H,W] in [0,1]), when defined, is kept by formats with alpha (png, webp, tiff).
 /// Throws OutputError on failure, leaving no temporary file behind.
-void save_image(const at::Tensor& image_rgb01, const std::string& path);
+void save_image(const at::Tensor& image_rgb01, const std::string& path,
+                const at::Tensor& alpha01 = {});
+
+/// True when the format named by path's extension stores an alpha channel.
+bool format_keeps_alpha(const std::string& path);
 
 }  // namespace stylize

@@ -123,8 +123,9 @@ std::string format_losses(const LossBreakdown& l) {
 /// Turns engine reports into a live line (terminal) or periodic log lines (pipes, files).
 class ProgressPrinter {
  public:
-  ProgressPrinter(spdlog::logger& log, std::ostream& err, bool live, const CliOptions& options)
-      : log_(log), err_(err), live_(live), options_(options) {}
+  ProgressPrinter(spdlog::logger& log, std::ostream& err, bool live, const CliOptions& options,
+                  at::Tensor alpha01)
+      : log_(log), err_(err), live_(live), options_(options), alpha01_(std::move(alpha01)) {}
 
   void operator()(const IterationReport& report) {
     if (report.losses) last_losses_ = *report.losses;
@@ -137,7 +138,7 @@ class ProgressPrinter {
     const double eta = per_iter * (report.total_iterations - report.iteration);
     if (report.snapshot_rgb01.defined()) {
       const auto path = snapshot_path(options_.output_path, report.iteration);
-      save_image(report.snapshot_rgb01, path);
+      save_image(report.snapshot_rgb01, path, alpha01_);
       clear_line();
       log_.info("iteration {}: saved {}", report.iteration, path);
     }
@@ -175,6 +176,7 @@ class ProgressPrinter {
   std::ostream& err_;
   bool live_;
   const CliOptions& options_;
+  at::Tensor alpha01_;
   std::optional<LossBreakdown> last_losses_;
   bool line_open_ = false;
   std::size_t notices_seen_ = 0;
@@ -280,7 +282,12 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
     config.seed = *o.seed;
   }
 
-  const at::Tensor content = load_image_rgb01(o.content_path, config.size_px);
+  const Image content_image = read_image(o.content_path, config.size_px);
+  const at::Tensor& content = content_image.rgb01;
+  if (content_image.alpha01.defined() && !format_keeps_alpha(o.output_path)) {
+    log.info("{} has transparency, which {} cannot store: the output will be opaque",
+             o.content_path, fs::path(o.output_path).extension().string());
+  }
   const int style_side = std::max(
       kMinImageSidePx, static_cast<int>(std::lround(config.size_px * config.style_scale)));
   std::vector<at::Tensor> styles;
@@ -298,7 +305,7 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
   const StyleTransfer engine(model, plan, device);
   const InterruptGuard interrupt;
   const StyleTargets targets = engine.compute_style_targets(styles, config.style_blend);
-  ProgressPrinter printer(log, err, err_is_terminal, o);
+  ProgressPrinter printer(log, err, err_is_terminal, o, content_image.alpha01);
   const StyleTransferResult result =
       engine.run(content, targets, config, init, std::ref(printer), &interrupt.flag());
   printer.clear_line();
@@ -307,7 +314,7 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
     log.warn("interrupted before the first iteration: nothing written");
     return 128 + interrupt.signal_number();
   }
-  save_image(result.image_rgb01, o.output_path);
+  save_image(result.image_rgb01, o.output_path, content_image.alpha01);
   const auto summary = fmt::format(
       "{} after {} iterations in {} ({:.2f} s/iteration), final {}", o.output_path,
       result.iterations_run, format_duration(result.elapsed_s),

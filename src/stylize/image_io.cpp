@@ -14,6 +14,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -37,51 +39,131 @@ std::string size_text(int width, int height) {
   return std::to_string(width) + "x" + std::to_string(height) + " px";
 }
 
-/// Checks what can be checked before decoding, so each failure gets a precise message.
-void check_readable_file(const std::string& path) {
+/// Reads a whole file, with a precise message for each way that can fail.
+std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
   std::error_code ec;
   const auto status = fs::status(path, ec);
   if (!fs::exists(status)) throw InputError("cannot read image '" + path + "': no such file");
   if (fs::is_directory(status)) {
     throw InputError("cannot read image '" + path + "': it is a directory");
   }
-  std::ifstream probe(path, std::ios::binary);
-  if (!probe) {
-    throw InputError("cannot read image '" + path + "': " + std::strerror(errno));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot read image '" + path + "': " + std::strerror(errno));
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
+  if (in.bad()) throw InputError("cannot read image '" + path + "': read error");
+  if (bytes.empty()) throw InputError("cannot read image '" + path + "': the file is empty");
+  return bytes;
+}
+
+std::uint32_t be32(const std::uint8_t* p) {
+  return (std::uint32_t{p[0]} << 24U) | (std::uint32_t{p[1]} << 16U) |
+         (std::uint32_t{p[2]} << 8U) | p[3];
+}
+
+bool starts_with(const std::vector<std::uint8_t>& bytes, const char* magic, std::size_t n,
+                 std::size_t offset = 0) {
+  return bytes.size() >= offset + n && std::memcmp(bytes.data() + offset, magic, n) == 0;
+}
+
+/// Width and height from a PNG or JPEG header, without decoding; nullopt for other formats or
+/// when the header cannot be read (the decoder then decides).
+std::optional<std::pair<std::uint64_t, std::uint64_t>> header_size(
+    const std::vector<std::uint8_t>& bytes) {
+  if (starts_with(bytes, "\x89PNG\r\n\x1a\n", 8) && bytes.size() >= 24) {
+    return std::pair<std::uint64_t, std::uint64_t>{be32(&bytes[16]), be32(&bytes[20])};
   }
-  if (probe.peek() == std::ifstream::traits_type::eof()) {
-    throw InputError("cannot read image '" + path + "': the file is empty");
+  if (starts_with(bytes, "\xff\xd8", 2)) {
+    std::size_t i = 2;
+    while (i + 9 < bytes.size()) {
+      if (bytes[i] != 0xFF) return std::nullopt;
+      const std::uint8_t marker = bytes[i + 1];
+      const std::size_t length = (std::size_t{bytes[i + 2]} << 8U) | bytes[i + 3];
+      const bool start_of_frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 &&
+                                  marker != 0xC8 && marker != 0xCC;
+      if (start_of_frame) {
+        const std::uint64_t height = (std::uint64_t{bytes[i + 5]} << 8U) | bytes[i + 6];
+        const std::uint64_t width = (std::uint64_t{bytes[i + 7]} << 8U) | bytes[i + 8];
+        return std::pair<std::uint64_t, std::uint64_t>{width, height};
+      }
+      i += 2 + length;
+    }
+  }
+  return std::nullopt;
+}
+
+/// Formats whose files may carry an alpha channel.
+bool may_have_alpha(const std::vector<std::uint8_t>& bytes) {
+  return starts_with(bytes, "\x89PNG", 4) || starts_with(bytes, "II*\0", 4) ||
+         starts_with(bytes, "MM\0*", 4) ||
+         (starts_with(bytes, "RIFF", 4) && starts_with(bytes, "WEBP", 4, 8));
+}
+
+cv::Mat to_float01(const cv::Mat& raw) {
+  cv::Mat out;
+  switch (raw.depth()) {
+    case CV_8U:
+      raw.convertTo(out, CV_32F, 1.0 / 255.0);
+      break;
+    case CV_16U:
+      raw.convertTo(out, CV_32F, 1.0 / 65535.0);
+      break;
+    default:
+      raw.convertTo(out, CV_32F);
+      cv::min(cv::max(out, 0.0), 1.0, out);
+      break;
+  }
+  return out;
+}
+
+cv::Mat decode_or_empty(const std::vector<std::uint8_t>& bytes, int flags) {
+  try {
+    return cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1,
+                                const_cast<std::uint8_t*>(bytes.data())),
+                        flags);
+  } catch (const cv::Exception&) {
+    return {};
   }
 }
 
-/// Decodes to a 3-channel BGR float image in [0,1]; grey is expanded, alpha dropped, 16-bit and
-/// float images keep their precision, EXIF orientation is applied by OpenCV.
-cv::Mat decode_bgr01(const std::string& path) {
-  check_readable_file(path);
-  cv::Mat raw;
-  try {
-    raw = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
-  } catch (const cv::Exception&) {
-    raw.release();
+/// A decoded image: 3-channel BGR float in [0,1] (grey expanded, 16-bit and float precision
+/// kept, EXIF orientation applied) and, when the file has one, its alpha as 1-channel float.
+struct Decoded {
+  cv::Mat bgr01;
+  cv::Mat alpha01;
+};
+
+Decoded decode(const std::vector<std::uint8_t>& bytes, const std::string& name) {
+  if (const auto size = header_size(bytes)) {
+    const std::uint64_t pixels = size->first * size->second;
+    if (pixels > kMaxDecodedPixels) {
+      throw InputError("cannot read image '" + name + "': " + std::to_string(size->first) + "x" +
+                       std::to_string(size->second) + " px is more than the " +
+                       std::to_string(kMaxDecodedPixels / 1000000) +
+                       " megapixels stylize decodes");
+    }
   }
+  Decoded decoded;
+  if (may_have_alpha(bytes)) {
+    // IMREAD_UNCHANGED keeps alpha (but ignores EXIF orientation, which these formats rarely use).
+    const cv::Mat raw = decode_or_empty(bytes, cv::IMREAD_UNCHANGED);
+    if (!raw.empty() && raw.channels() == 4) {
+      cv::Mat channels[4];
+      cv::split(raw, channels);
+      decoded.alpha01 = to_float01(channels[3]);
+      cv::Mat bgr;
+      cv::merge(channels, 3, bgr);
+      decoded.bgr01 = to_float01(bgr);
+      return decoded;
+    }
+  }
+  const cv::Mat raw = decode_or_empty(bytes, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
   if (raw.empty()) {
-    throw InputError("cannot read image '" + path +
+    throw InputError("cannot read image '" + name +
                      "': not a supported image format, or the file is corrupt");
   }
-  cv::Mat bgr01;
-  switch (raw.depth()) {
-    case CV_8U:
-      raw.convertTo(bgr01, CV_32F, 1.0 / 255.0);
-      break;
-    case CV_16U:
-      raw.convertTo(bgr01, CV_32F, 1.0 / 65535.0);
-      break;
-    default:
-      raw.convertTo(bgr01, CV_32F);
-      cv::min(cv::max(bgr01, 0.0), 1.0, bgr01);
-      break;
-  }
-  return bgr01;
+  decoded.bgr01 = to_float01(raw);
+  return decoded;
 }
 
 cv::Mat resize_to(const cv::Mat& image, int width_px, int height_px) {
@@ -158,15 +240,32 @@ void write_all_atomically(const std::string& path, const std::vector<uchar>& byt
 
 }  // namespace
 
+Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& name,
+                   int max_side_px) {
+  if (bytes.empty()) throw InputError("cannot read image '" + name + "': the file is empty");
+  const Decoded decoded = decode(bytes, name);
+  const auto [width, height] = longest_side_size(decoded.bgr01.cols, decoded.bgr01.rows,
+                                                 max_side_px);
+  check_min_size(name, width, height, max_side_px);
+  Image image;
+  image.rgb01 = to_tensor_rgb01(resize_to(decoded.bgr01, width, height));
+  if (!decoded.alpha01.empty()) {
+    const cv::Mat alpha = resize_to(decoded.alpha01, width, height);
+    image.alpha01 = at::from_blob(alpha.data, {1, 1, alpha.rows, alpha.cols}, at::kFloat).clone();
+  }
+  return image;
+}
+
+Image read_image(const std::string& path, int max_side_px) {
+  return decode_image(read_file_bytes(path), path, max_side_px);
+}
+
 at::Tensor load_image_rgb01(const std::string& path, int max_side_px) {
-  const cv::Mat bgr01 = decode_bgr01(path);
-  const auto [width, height] = longest_side_size(bgr01.cols, bgr01.rows, max_side_px);
-  check_min_size(path, width, height, max_side_px);
-  return to_tensor_rgb01(resize_to(bgr01, width, height));
+  return read_image(path, max_side_px).rgb01;
 }
 
 at::Tensor load_image_rgb01_exact(const std::string& path, int width_px, int height_px) {
-  return to_tensor_rgb01(resize_to(decode_bgr01(path), width_px, height_px));
+  return to_tensor_rgb01(resize_to(decode(read_file_bytes(path), path).bgr01, width_px, height_px));
 }
 
 at::Tensor resize_longest_side(const at::Tensor& image_rgb01, int max_side_px) {
@@ -206,7 +305,13 @@ void check_output_writable(const std::string& path) {
   ::unlink(probe.c_str());
 }
 
-void save_image(const at::Tensor& image_rgb01, const std::string& path) {
+bool format_keeps_alpha(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  return ext == ".png" || ext == ".webp" || ext == ".tif" || ext == ".tiff";
+}
+
+void save_image(const at::Tensor& image_rgb01, const std::string& path,
+                const at::Tensor& alpha01) {
   auto chw = image_rgb01.dim() == 4 ? image_rgb01[0] : image_rgb01;
   if (chw.dim() != 3 || chw.size(0) != 3) {
     throw OutputError("cannot write '" + path + "': expected an RGB image tensor");
@@ -223,6 +328,17 @@ void save_image(const at::Tensor& image_rgb01, const std::string& path) {
                     hwc.data_ptr<uint8_t>());
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  at::Tensor alpha_u8;
+  if (alpha01.defined() && format_keeps_alpha(path)) {
+    alpha_u8 = alpha01.detach().to(at::kCPU, at::kFloat).reshape({chw.size(1), chw.size(2)})
+                   .clamp(0.0, 1.0).mul(255.0).round().to(at::kByte).contiguous();
+    const cv::Mat alpha(static_cast<int>(alpha_u8.size(0)), static_cast<int>(alpha_u8.size(1)),
+                        CV_8UC1, alpha_u8.data_ptr<uint8_t>());
+    cv::Mat channels[4];
+    cv::split(bgr, channels);
+    channels[3] = alpha;
+    cv::merge(channels, 4, bgr);
+  }
   const std::string ext = lower_extension(path);
   std::vector<int> params;
   if (ext == ".jpg" || ext == ".jpeg") params = {cv::IMWRITE_JPEG_QUALITY, kJpegQuality};

@@ -156,6 +156,20 @@ TEST_F(CliRunTest, save_every_writes_numbered_snapshots) {
   }
 }
 
+TEST_F(CliRunTest, output_keeps_the_contents_alpha) {
+  cv::Mat rgba(36, 48, CV_8UC4, cv::Scalar(40, 90, 200, 255));
+  rgba(cv::Rect(0, 0, 24, 36)).setTo(cv::Scalar(40, 90, 200, 0));  // left half transparent
+  ASSERT_TRUE(cv::imwrite(dir_.file("cutout.png"), rgba));
+  auto args = tiny_args(dir_.file("out.png"));
+  args[1] = dir_.file("cutout.png");
+  const auto run = run_cli(args);
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  const cv::Mat out = cv::imread(dir_.file("out.png"), cv::IMREAD_UNCHANGED);
+  ASSERT_EQ(out.channels(), 4);
+  EXPECT_EQ(out.at<cv::Vec4b>(12, 2)[3], 0);
+  EXPECT_EQ(out.at<cv::Vec4b>(12, 29)[3], 255);
+}
+
 TEST_F(CliRunTest, list_layers_marks_the_defaults) {
   const auto run = run_cli({"--list-layers", "--model", test::random_model_path()});
   ASSERT_EQ(run.exit_code, kExitOk) << run.err;

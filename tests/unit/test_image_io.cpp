@@ -98,6 +98,72 @@ TEST(image_io_test, grey_and_alpha_and_16_bit_inputs_load_as_rgb) {
   EXPECT_NEAR(d[0][2].mean().item<float>(), 1000.0F / 65535.0F, 1e-6);  // B keeps 16-bit detail
 }
 
+TEST(image_io_test, alpha_is_loaded_and_saved) {
+  TempDir dir;
+  cv::Mat rgba(20, 24, CV_8UC4, cv::Scalar(10, 20, 30, 0));
+  rgba(cv::Rect(0, 0, 12, 20)).setTo(cv::Scalar(10, 20, 30, 255));
+  ASSERT_TRUE(cv::imwrite(dir.file("alpha.png"), rgba));
+  const auto image = read_image(dir.file("alpha.png"), 0);
+  ASSERT_TRUE(image.alpha01.defined());
+  EXPECT_EQ(image.alpha01.sizes(), (at::IntArrayRef{1, 1, 20, 24}));
+  EXPECT_NEAR(image.alpha01.mean().item<float>(), 0.5F, 1e-6);
+  save_image(image.rgb01, dir.file("out.png"), image.alpha01);
+  const cv::Mat back = cv::imread(dir.file("out.png"), cv::IMREAD_UNCHANGED);
+  ASSERT_EQ(back.channels(), 4);
+  EXPECT_EQ(back.at<cv::Vec4b>(5, 3)[3], 255);
+  EXPECT_EQ(back.at<cv::Vec4b>(5, 20)[3], 0);
+  EXPECT_TRUE(read_image(dir.file("out.png"), 0).alpha01.defined());
+  cv::Mat opaque(20, 20, CV_8UC3, cv::Scalar(1, 2, 3));
+  ASSERT_TRUE(cv::imwrite(dir.file("opaque.png"), opaque));
+  EXPECT_FALSE(read_image(dir.file("opaque.png"), 0).alpha01.defined());
+  EXPECT_TRUE(format_keeps_alpha("x.webp"));
+  EXPECT_FALSE(format_keeps_alpha("x.jpg"));
+}
+
+TEST(image_io_test, exif_orientation_is_honoured) {
+  TempDir dir;
+  cv::Mat wide(20, 40, CV_8UC3, cv::Scalar(0, 0, 0));
+  wide(cv::Rect(0, 0, 20, 20)).setTo(cv::Scalar(255, 255, 255));  // left half white
+  std::vector<uchar> jpeg;
+  ASSERT_TRUE(cv::imencode(".jpg", wide, jpeg));
+  // An APP1 Exif segment saying "orientation 6: rotate 90 degrees clockwise to display".
+  const std::vector<uchar> exif = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0, 'M', 'M',
+                                   0x00, 0x2A, 0x00, 0x00, 0x00, 0x08, 0x00, 0x01, 0x01, 0x12,
+                                   0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x06, 0x00, 0x00,
+                                   0x00, 0x00, 0x00, 0x00};
+  jpeg.insert(jpeg.begin() + 2, exif.begin(), exif.end());
+  const auto image = decode_image(std::vector<std::uint8_t>(jpeg.begin(), jpeg.end()), "r.jpg", 0);
+  ASSERT_EQ(image.rgb01.sizes(), (at::IntArrayRef{1, 3, 40, 20}));
+  // After a clockwise turn the white left half is on top.
+  EXPECT_GT(image.rgb01[0][0][5][10].item<float>(), 0.9F);
+  EXPECT_LT(image.rgb01[0][0][35][10].item<float>(), 0.1F);
+}
+
+TEST(image_io_test, absurd_sizes_are_refused_before_decoding) {
+  // A PNG header claiming 50000x60000 px, followed by nothing a decoder could use.
+  std::vector<std::uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13,
+                                   'I', 'H', 'D', 'R', 0, 0, 0xC3, 0x50, 0, 0, 0xEA, 0x60,
+                                   8, 2, 0, 0, 0};
+  try {
+    decode_image(png, "huge.png", 512);
+    FAIL() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "cannot read image 'huge.png': 50000x60000 px is more than the 250 megapixels "
+              "stylize decodes");
+  }
+}
+
+TEST(image_io_test, paths_with_spaces_and_non_ascii_work) {
+  TempDir dir;
+  fs::create_directory(dir.path() / "my photos");
+  const auto path = (dir.path() / "my photos" / "фото été.png").string();
+  test::write_test_image(path, 30, 20, 4);
+  const auto image = load_image_rgb01(path, 0);
+  save_image(image, (dir.path() / "my photos" / "résultat.jpg").string());
+  EXPECT_TRUE(fs::exists(dir.path() / "my photos" / "résultat.jpg"));
+}
+
 TEST(image_io_test, input_errors_name_the_file) {
   TempDir dir;
   const auto missing = dir.file("missing.png");
