@@ -12,6 +12,7 @@ enum class ErrorKind {
   kModel,   ///< the model file is missing, unreadable or not a stylize VGG model
   kOutput,  ///< an output path cannot be written
   kDevice,  ///< the requested compute device is not available
+  kMemory,  ///< the run would not fit (or did not fit) in the available memory
 };
 
 /// Base of every error the library throws. Messages are one lower-case line that names the
@@ -48,6 +49,11 @@ class OutputError : public Error {
 class DeviceError : public Error {
  public:
   explicit DeviceError(const std::string& message) : Error(ErrorKind::kDevice, message) {}
+};
+
+class MemoryError : public Error {
+ public:
+  explicit MemoryError(const std::string& message) : Error(ErrorKind::kMemory, message) {}
 };
 
 }  // namespace stylize

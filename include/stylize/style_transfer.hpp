@@ -94,13 +94,18 @@ class StyleTransfer {
   /// the next iteration boundary; the result then holds the best image so far. A NaN or
   /// infinite loss or gradient restarts from the best image (L-BFGS with a 10x smaller step,
   /// then Adam); if that fails too, the best image so far is returned. The returned image is
-  /// always the lowest-loss image evaluated.
+  /// always the lowest-loss image evaluated. A device out-of-memory error becomes MemoryError.
   StyleTransferResult run(const at::Tensor& content_rgb01, const StyleTargets& targets,
                           const StyleConfig& config, const at::Tensor& init_rgb01 = {},
                           const ProgressCallback& on_progress = {},
                           const std::atomic<bool>* cancel = nullptr) const;
 
  private:
+  StyleTransferResult run_unchecked(const at::Tensor& content_rgb01, const StyleTargets& targets,
+                                    const StyleConfig& config, const at::Tensor& init_rgb01,
+                                    const ProgressCallback& on_progress,
+                                    const std::atomic<bool>* cancel) const;
+
   VggFeatures& model_;
   LayerPlan plan_;
   c10::Device device_;

@@ -5,6 +5,7 @@
 #include <stylize/device.hpp>
 #include <stylize/errors.hpp>
 #include <stylize/image_io.hpp>
+#include <stylize/memory.hpp>
 #include <stylize/style_transfer.hpp>
 #include <stylize/version.hpp>
 #include <stylize/vgg_features.hpp>
@@ -88,6 +89,10 @@ void add_options(CLI::App& app, CliOptions& o) {
       ->capture_default_str();
   app.add_option("--print-every", c.report_every_iters, "Log losses every N iterations (0: off)")
       ->capture_default_str();
+  app.add_option("--max-memory", o.max_memory,
+                 "Memory budget, e.g. 4G or 800M (default: what the machine has available)");
+  app.add_flag("--fit-memory", o.fit_memory,
+               "Lower --size to the largest size whose estimated peak memory fits");
   app.add_flag("--list-layers", o.list_layers, "List the model's layers and exit");
   app.add_flag_function(
       "-q,--quiet", [&o](std::int64_t) { o.verbosity = -1; }, "Only warnings and errors");
@@ -225,8 +230,51 @@ int exit_code_for(ErrorKind kind) {
       return kExitOutput;
     case ErrorKind::kDevice:
       return kExitDevice;
+    case ErrorKind::kMemory:
+      return kExitMemory;
   }
   return kExitInternal;
+}
+
+/// Checks the estimated peak memory against --max-memory or what is available, before any large
+/// allocation; with --fit-memory lowers config.size_px instead of failing.
+/// Returns true when it changed the size (the content must then be loaded again).
+bool fit_memory_budget(const CliOptions& o, const VggFeatures& model, const LayerPlan& plan,
+                       const c10::Device& device, const at::Tensor& content,
+                       StyleConfig& config, spdlog::logger& log) {
+  const auto budget = o.max_memory.empty() ? available_memory_bytes(device)
+                                           : std::optional(parse_memory_size(o.max_memory));
+  if (!budget) return false;
+  const int width = static_cast<int>(content.size(3));
+  const int height = static_cast<int>(content.size(2));
+  std::error_code ec;
+  const auto model_bytes = fs::file_size(model.path(), ec);
+  const auto estimate = estimate_memory(model.layer_names(), plan, width, height, config,
+                                        ec ? 0 : model_bytes);
+  log.debug("estimated peak memory {} for {}x{} px (budget {})",
+            format_bytes(estimate.total_bytes()), width, height, format_bytes(*budget));
+  if (estimate.total_bytes() <= *budget) return false;
+  const auto fitting = largest_fitting_size(model.layer_names(), plan,
+                                            static_cast<double>(width) / height, config,
+                                            ec ? 0 : model_bytes, *budget);
+  const std::string budget_text =
+      format_bytes(*budget) + (o.max_memory.empty() ? " available" : " of --max-memory");
+  if (!fitting) {
+    throw MemoryError("estimated peak memory " + format_bytes(estimate.total_bytes()) + " for " +
+                      std::to_string(width) + "x" + std::to_string(height) + " px exceeds the " +
+                      budget_text + ", and no size fits");
+  }
+  if (!o.fit_memory) {
+    throw MemoryError("estimated peak memory " + format_bytes(estimate.total_bytes()) + " for " +
+                      std::to_string(width) + "x" + std::to_string(height) + " px exceeds the " +
+                      budget_text + "; the largest size that fits is " +
+                      std::to_string(*fitting) + " px (use --size " + std::to_string(*fitting) +
+                      ", or --fit-memory to pick it)");
+  }
+  log.warn("--fit-memory: {} px needs an estimated {}, more than the {}: using {} px",
+           config.size_px, format_bytes(estimate.total_bytes()), budget_text, *fitting);
+  config.size_px = *fitting;
+  return true;
 }
 
 int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool err_is_terminal) {
@@ -243,6 +291,7 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
     if (o.content_path.empty()) throw UsageError("--content is required");
     if (o.style_paths.empty()) throw UsageError("--style is required");
     validate(config, o.style_paths.size());
+    if (!o.max_memory.empty()) parse_memory_size(o.max_memory);
     check_output_writable(o.output_path);
   }
 
@@ -282,7 +331,10 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
     config.seed = *o.seed;
   }
 
-  const Image content_image = read_image(o.content_path, config.size_px);
+  Image content_image = read_image(o.content_path, config.size_px);
+  if (fit_memory_budget(o, model, plan, device, content_image.rgb01, config, log)) {
+    content_image = read_image(o.content_path, config.size_px);
+  }
   const at::Tensor& content = content_image.rgb01;
   if (content_image.alpha01.defined() && !format_keeps_alpha(o.output_path)) {
     log.info("{} has transparency, which {} cannot store: the output will be opaque",

@@ -20,6 +20,7 @@ enum ExitCode : int {
   kExitModel = 4,        ///< the model file is missing, broken or lacks a requested layer
   kExitOutput = 5,       ///< an output file cannot be written
   kExitDevice = 6,       ///< the requested device is not available
+  kExitMemory = 7,       ///< the run would not fit in memory (see --max-memory, --fit-memory)
   // 130 / 143: interrupted by SIGINT / SIGTERM (128 + signal); the best image so far was written
 };
 
@@ -38,6 +39,8 @@ struct CliOptions {
   std::optional<std::uint64_t> seed;
   std::string content_layers;
   std::string style_layers;
+  std::string max_memory;  ///< empty: what the device has available
+  bool fit_memory = false;
   bool list_layers = false;
   int verbosity = 0;  ///< -1 quiet, 0 normal, 1 verbose
 };

@@ -151,6 +151,23 @@ StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
                                        const at::Tensor& init_rgb01,
                                        const ProgressCallback& on_progress,
                                        const std::atomic<bool>* cancel) const {
+  try {
+    return run_unchecked(content_rgb01, targets, config, init_rgb01, on_progress, cancel);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    if (what.find("out of memory") == std::string::npos) throw;
+    throw MemoryError("out of memory on " + device_.str() + " at " +
+                      std::to_string(content_rgb01.size(3)) + "x" +
+                      std::to_string(content_rgb01.size(2)) +
+                      " px: use a smaller --size, --optimizer adam or a smaller --lbfgs-history");
+  }
+}
+
+StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01,
+                                       const StyleTargets& targets, const StyleConfig& config,
+                                       const at::Tensor& init_rgb01,
+                                       const ProgressCallback& on_progress,
+                                       const std::atomic<bool>* cancel) const {
   if (content_rgb01.dim() != 4 || content_rgb01.size(1) != 3) {
     throw ConfigError("content image must be a [1,3,H,W] tensor");
   }

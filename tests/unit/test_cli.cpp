@@ -228,6 +228,29 @@ TEST_F(CliRunTest, errors_give_one_line_an_exit_code_and_no_output) {
   EXPECT_EQ(files_in_dir(), 2U) << "nothing but the two inputs";
 }
 
+TEST_F(CliRunTest, memory_budget_is_checked_before_the_run) {
+  const auto out = dir_.file("out.png");
+  auto run = run_cli(with(tiny_args(out), {"--size", "2048", "--max-memory", "1G"}));
+  EXPECT_EQ(run.exit_code, kExitMemory) << run.err;
+  const auto message = test::lines_of(run.err).back();
+  EXPECT_EQ(message.rfind("stylize: error: estimated peak memory ", 0), 0U) << message;
+  EXPECT_NE(message.find(" for 2048x1536 px exceeds the 1.00 GiB of --max-memory; the largest "
+                         "size that fits is "),
+            std::string::npos)
+      << message;
+  EXPECT_FALSE(fs::exists(out));
+
+  run = run_cli(with(tiny_args(out), {"--size", "2048", "--max-memory", "500M", "--fit-memory"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  EXPECT_NE(run.err.find("--fit-memory: 2048 px needs an estimated"), std::string::npos);
+  const auto image = load_image_rgb01(out, 0);
+  EXPECT_LT(image.size(3), 2048);
+  EXPECT_GT(image.size(3), 32);
+
+  run = run_cli(with(tiny_args(out), {"--max-memory", "lots"}));
+  EXPECT_EQ(run.exit_code, kExitUsage);
+}
+
 TEST_F(CliRunTest, missing_required_inputs_are_usage_errors) {
   auto run = run_cli({"--style", dir_.file("style.jpg")});
   EXPECT_EQ(run.exit_code, kExitUsage);
