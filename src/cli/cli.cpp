@@ -1,6 +1,8 @@
 #include "cli.hpp"
 
+#include "batch.hpp"
 #include "interrupt.hpp"
+#include "progress.hpp"
 
 #include <stylize/device.hpp>
 #include <stylize/errors.hpp>
@@ -16,9 +18,11 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <random>
 
 namespace stylize::cli {
@@ -26,12 +30,16 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kDefaultModelName = "vgg19.pt";
+constexpr const char* kDefaultOutput = "out.png";
 
 void add_options(CLI::App& app, CliOptions& o) {
   StyleConfig& c = o.config;
   // A repeated single-value option overrides the earlier one, so scripts can append overrides.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.add_option("-c,--content", o.content_path, "Content image (the photo)");
+  app.add_option("-c,--content", o.content_paths,
+                 "Content image (the photo); repeat, or give directories or quoted patterns "
+                 "like 'photos/*.jpg', for a batch")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("-s,--style", o.style_paths,
                  "Style image (the painting); repeat to blend several styles")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -40,8 +48,24 @@ void add_options(CLI::App& app, CliOptions& o) {
       ->delimiter(',')
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("-o,--output", o.output_path,
-                 "Output image; format from the extension: png, jpg, webp, tif, bmp")
+                 std::string("Output image; format from the extension: png, jpg, webp, tif, "
+                             "bmp (default: ") + kDefaultOutput + ")");
+  app.add_option("--output-dir", o.output_dir,
+                 "Batch output directory (created if missing); files named by --name");
+  app.add_option("--name", o.name_pattern,
+                 "Output file name in --output-dir; placeholders {content} {style} {index} {size}")
       ->capture_default_str();
+  app.add_flag("--each-style", o.each_style,
+               "Run each --style on its own (every content with every style) instead of "
+               "blending them");
+  app.add_flag("--skip-existing", o.skip_existing,
+               "Skip images whose output already exists (outputs are written atomically)");
+  app.add_option("--shard", o.shard,
+                 "Process shard I of N (1-based, e.g. 2/8) of the work list; default: from "
+                 "SLURM_ARRAY_TASK_ID/_COUNT when set");
+  app.add_option("--progress-json", o.progress_json,
+                 "Write JSON-lines progress to FILE, or - for standard output");
+  app.add_flag("--dry-run", o.dry_run, "Print the planned work list and exit");
   app.add_option("--size", c.size_px, "Longest side of the output in px")->capture_default_str();
   app.add_option("--style-scale", c.style_scale,
                  "Style image's longest side, as a multiple of --size")
@@ -107,87 +131,9 @@ std::string executable_dir() {
   return ec ? std::string() : exe.parent_path().string();
 }
 
-std::string snapshot_path(const std::string& output, int iteration) {
-  const fs::path path(output);
-  auto name = path.stem().string() + "_" + std::to_string(iteration) + path.extension().string();
-  return (path.parent_path() / name).string();
-}
+}  // namespace
 
-std::string format_duration(double seconds) {
-  if (seconds < 60) return fmt::format("{:.1f} s", seconds);
-  const auto total = static_cast<long>(seconds);
-  if (total < 3600) return fmt::format("{}m{:02}s", total / 60, total % 60);
-  return fmt::format("{}h{:02}m", total / 3600, (total % 3600) / 60);
-}
-
-std::string format_losses(const LossBreakdown& l) {
-  return fmt::format("loss {:.4g} (content {:.4g}, style {:.4g}, tv {:.4g})", l.total, l.content,
-                     l.style, l.tv);
-}
-
-/// Turns engine reports into a live line (terminal) or periodic log lines (pipes, files).
-class ProgressPrinter {
- public:
-  ProgressPrinter(spdlog::logger& log, std::ostream& err, bool live, const CliOptions& options,
-                  at::Tensor alpha01)
-      : log_(log), err_(err), live_(live), options_(options), alpha01_(std::move(alpha01)) {}
-
-  void operator()(const IterationReport& report) {
-    if (report.losses) last_losses_ = *report.losses;
-    if (!report.notice.empty()) {
-      clear_line();
-      log_.warn("{}", report.notice);
-      ++notices_seen_;
-    }
-    const double per_iter = report.elapsed_s / report.iteration;
-    const double eta = per_iter * (report.total_iterations - report.iteration);
-    if (report.snapshot_rgb01.defined()) {
-      const auto path = snapshot_path(options_.output_path, report.iteration);
-      save_image(report.snapshot_rgb01, path, alpha01_);
-      clear_line();
-      log_.info("iteration {}: saved {}", report.iteration, path);
-    }
-    if (live_ && log_.should_log(spdlog::level::info)) {
-      err_ << "\r\033[K"
-           << fmt::format("iteration {}/{}  {}  {} elapsed, ETA {}", report.iteration,
-                          report.total_iterations,
-                          last_losses_ ? format_losses(*last_losses_) : std::string(),
-                          format_duration(report.elapsed_s), format_duration(eta))
-           << std::flush;
-      line_open_ = true;
-    } else if (report.losses && report.iteration != report.total_iterations) {
-      log_.info("iteration {}/{}: {}, {:.2f} s/iteration, ETA {}", report.iteration,
-                report.total_iterations, format_losses(*report.losses), per_iter,
-                format_duration(eta));
-    }
-  }
-
-  /// Warns about engine notices that no report carried (e.g. one raised at the very end).
-  void flush_notices(const std::vector<std::string>& notices) {
-    for (std::size_t i = notices_seen_; i < notices.size(); ++i) {
-      clear_line();
-      log_.warn("{}", notices[i]);
-    }
-    notices_seen_ = notices.size();
-  }
-
-  void clear_line() {
-    if (line_open_) err_ << "\r\033[K" << std::flush;
-    line_open_ = false;
-  }
-
- private:
-  spdlog::logger& log_;
-  std::ostream& err_;
-  bool live_;
-  const CliOptions& options_;
-  at::Tensor alpha01_;
-  std::optional<LossBreakdown> last_losses_;
-  bool line_open_ = false;
-  std::size_t notices_seen_ = 0;
-};
-
-StyleConfig finish_config(const CliOptions& o) {
+StyleConfig resolve_config(const CliOptions& o) {
   StyleConfig config = o.config;
   if (!o.content_layers.empty()) config.content_layers = parse_layer_list(o.content_layers);
   if (!o.style_layers.empty()) config.style_layers = parse_layer_list(o.style_layers);
@@ -202,6 +148,8 @@ StyleConfig finish_config(const CliOptions& o) {
   }
   return config;
 }
+
+namespace {
 
 void list_layers(std::ostream& out, const VggFeatures& model, const StyleConfig& config) {
   const LayerPlan plan = plan_layers(model.layer_names(), config);
@@ -277,7 +225,107 @@ bool fit_memory_budget(const CliOptions& o, const VggFeatures& model, const Laye
   return true;
 }
 
+/// The model, engine and per-style-set targets shared by every job of a run.
+struct Session {
+  const CliOptions& options;
+  StyleConfig config;
+  VggFeatures& model;
+  const LayerPlan& plan;
+  c10::Device device;
+  spdlog::logger& log;
+  std::ostream& err;
+  bool err_is_terminal;
+  JsonLines* json;
+  const InterruptGuard& interrupt;
+  /// Style targets by (style set, style side in px): computed once, reused by every content.
+  std::map<std::pair<std::size_t, int>, StyleTargets> targets;
+};
+
+/// Runs one job; throws stylize::Error for what makes this job (not the run) fail.
+JobRecord run_job(Session& session, const Job& job, const std::string& label) {
+  const auto& o = session.options;
+  auto& log = session.log;
+  const auto start = std::chrono::steady_clock::now();
+  JobRecord record;
+  record.job = job.index;
+  record.input = job.content;
+  record.styles = job.styles;
+  record.output = job.output;
+  if (!o.output_dir.empty()) {  // --name may put outputs in subdirectories
+    std::error_code ec;
+    fs::create_directories(fs::path(job.output).parent_path(), ec);
+  }
+  check_output_writable(job.output);
+  StyleConfig config = session.config;
+  Image content_image = read_image(job.content, config.size_px);
+  if (fit_memory_budget(o, session.model, session.plan, session.device, content_image.rgb01,
+                        config, log)) {
+    content_image = read_image(job.content, config.size_px);
+  }
+  const at::Tensor& content = content_image.rgb01;
+  if (content_image.alpha01.defined() && !format_keeps_alpha(job.output)) {
+    log.info("{}{} has transparency, which {} cannot store: the output will be opaque", label,
+             job.content, fs::path(job.output).extension().string());
+  }
+  const StyleTransfer engine(session.model, session.plan, session.device);
+  const int style_side = std::max(
+      kMinImageSidePx, static_cast<int>(std::lround(config.size_px * config.style_scale)));
+  const auto key = std::make_pair(job.style_set, style_side);
+  if (session.targets.count(key) == 0) {
+    std::vector<at::Tensor> styles;
+    for (const auto& path : job.styles) styles.push_back(load_image_rgb01(path, style_side));
+    session.targets.emplace(key, engine.compute_style_targets(styles, config.style_blend));
+  }
+  at::Tensor init;
+  if (config.init == InitKind::kImage) {
+    init = load_image_rgb01_exact(config.init_path, static_cast<int>(content.size(3)),
+                                  static_cast<int>(content.size(2)));
+  }
+  record.width_px = static_cast<int>(content.size(3));
+  record.height_px = static_cast<int>(content.size(2));
+  log.info("{}{}x{} px, {} x {} iterations on {}, seed {}", label, record.width_px,
+           record.height_px, config.optimizer == OptimizerKind::kLbfgs ? "lbfgs" : "adam",
+           config.iterations, describe_device(session.device), config.seed);
+
+  ProgressPrinter printer(log, session.err, session.err_is_terminal, session.json,
+                          {label, job.index, job.content, job.output, content_image.alpha01});
+  const StyleTransferResult result =
+      engine.run(content, session.targets.at(key), config, init, std::ref(printer),
+                 &session.interrupt.flag());
+  printer.clear_line();
+  printer.flush_notices(result.notices);
+  record.iterations = result.iterations_run;
+  record.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (result.cancelled && result.iterations_run == 0) {
+    log.warn("{}interrupted before the first iteration: nothing written", label);
+    record.status = "interrupted";
+    record.output.clear();
+    return record;
+  }
+  save_image(result.image_rgb01, job.output, content_image.alpha01);
+  record.losses = result.final_losses;
+  const auto summary = fmt::format(
+      "{} after {} iterations in {} ({:.2f} s/iteration), final {}", job.output,
+      result.iterations_run, format_duration(result.elapsed_s),
+      result.elapsed_s / std::max(1, result.iterations_run), format_losses(result.final_losses));
+  if (result.cancelled) {
+    log.warn("{}interrupted: wrote the best image so far to {}", label, summary);
+    record.status = "interrupted";
+  } else {
+    log.info("{}wrote {}{}", label, summary,
+             result.converged ? " (converged: --tolerance reached)" : "");
+    record.status = "done";
+  }
+  return record;
+}
+
+bool fails_only_this_job(ErrorKind kind) {
+  return kind == ErrorKind::kInput || kind == ErrorKind::kOutput || kind == ErrorKind::kMemory;
+}
+
 int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool err_is_terminal) {
+  const auto run_start = std::chrono::steady_clock::now();
   auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(err, /*force_flush=*/true);
   spdlog::logger log("stylize", sink);
   log.set_pattern("[%H:%M:%S] %^%l%$: %v");
@@ -286,16 +334,68 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
                                   : spdlog::level::info);
 
   // Cheap checks first, so a typo fails in milliseconds, not after loading the model.
-  StyleConfig config = finish_config(o);
+  StyleConfig config = resolve_config(o);
+  std::vector<Job> jobs;
+  std::vector<Job> skipped;
+  std::string shard_text = "1/1";
   if (!o.list_layers) {
-    if (o.content_path.empty()) throw UsageError("--content is required");
+    if (o.content_paths.empty()) throw UsageError("--content is required");
     if (o.style_paths.empty()) throw UsageError("--style is required");
-    validate(config, o.style_paths.size());
+    if (!o.output_path.empty() && !o.output_dir.empty()) {
+      throw ConfigError("--output and --output-dir contradict each other: give one");
+    }
+    if (o.each_style && !config.style_blend.empty()) {
+      throw ConfigError("--style-blend and --each-style contradict each other: give one");
+    }
+    WorkSpec spec;
+    spec.contents = expand_inputs(o.content_paths);
+    spec.styles = expand_inputs(o.style_paths);
+    validate(config, o.each_style ? 1 : spec.styles.size());
     if (!o.max_memory.empty()) parse_memory_size(o.max_memory);
-    check_output_writable(o.output_path);
+    spec.each_style = o.each_style;
+    spec.output = o.output_path.empty() ? kDefaultOutput : o.output_path;
+    spec.output_dir = o.output_dir;
+    spec.name_pattern = o.name_pattern;
+    spec.size_px = config.size_px;
+    jobs = plan_jobs(spec);
+    const auto shard = !o.shard.empty() ? std::optional(parse_shard(o.shard))
+                                        : shard_from_environment(std::getenv);
+    if (shard) {
+      jobs = select_shard(jobs, *shard);
+      shard_text = std::to_string(shard->index + 1) + "/" + std::to_string(shard->count);
+    }
+    if (o.skip_existing) {
+      std::vector<Job> to_do;
+      for (auto& job : jobs) {
+        std::error_code ec;
+        (fs::exists(job.output, ec) ? skipped : to_do).push_back(job);
+      }
+      jobs = std::move(to_do);
+    }
+    if (o.dry_run) {
+      for (const auto& job : jobs) {
+        out << job.content;
+        for (const auto& style : job.styles) out << (&style == &job.styles.front() ? " + " : ", ") << style;
+        out << " -> " << job.output << '\n';
+      }
+      for (const auto& job : skipped) out << "skip (exists): " << job.output << '\n';
+      out << jobs.size() << " to do, " << skipped.size() << " skipped, shard " << shard_text
+          << '\n';
+      return kExitOk;
+    }
+    if (!o.output_dir.empty()) {
+      std::error_code ec;
+      fs::create_directories(o.output_dir, ec);
+      if (ec) {
+        throw OutputError("cannot create output directory '" + o.output_dir +
+                          "': " + ec.message());
+      }
+    }
+    if (jobs.size() == 1) check_output_writable(jobs.front().output);
   }
 
   const int threads = configure_threads(o.threads);
+  (void)threads;
   const c10::Device device = resolve_device(o.device);
   std::vector<std::string> searched;
   const std::string model_path = find_model(o.model_path, &searched);
@@ -331,52 +431,75 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
     config.seed = *o.seed;
   }
 
-  Image content_image = read_image(o.content_path, config.size_px);
-  if (fit_memory_budget(o, model, plan, device, content_image.rgb01, config, log)) {
-    content_image = read_image(o.content_path, config.size_px);
+  std::unique_ptr<JsonLines> json;
+  if (!o.progress_json.empty()) json = std::make_unique<JsonLines>(o.progress_json, out);
+  if (json) json->start(jobs.size(), shard_text, describe_device(device), config.seed);
+  const bool batch = jobs.size() + skipped.size() > 1;
+  if (batch) {
+    log.info("{} images to make{}{}", jobs.size(),
+             skipped.empty() ? "" : fmt::format(", {} skipped (output exists)", skipped.size()),
+             shard_text == "1/1" ? "" : ", shard " + shard_text);
   }
-  const at::Tensor& content = content_image.rgb01;
-  if (content_image.alpha01.defined() && !format_keeps_alpha(o.output_path)) {
-    log.info("{} has transparency, which {} cannot store: the output will be opaque",
-             o.content_path, fs::path(o.output_path).extension().string());
+  for (const auto& job : skipped) {
+    JobRecord record;
+    record.job = job.index;
+    record.status = "skipped";
+    record.input = job.content;
+    record.styles = job.styles;
+    record.output = job.output;
+    if (json) json->image(record);
   }
-  const int style_side = std::max(
-      kMinImageSidePx, static_cast<int>(std::lround(config.size_px * config.style_scale)));
-  std::vector<at::Tensor> styles;
-  for (const auto& path : o.style_paths) styles.push_back(load_image_rgb01(path, style_side));
-  at::Tensor init;
-  if (config.init == InitKind::kImage) {
-    init = load_image_rgb01_exact(config.init_path, static_cast<int>(content.size(3)),
-                                  static_cast<int>(content.size(2)));
-  }
-  log.info("{}x{} px, {} x {} iterations on {}, seed {}", content.size(3), content.size(2),
-           config.optimizer == OptimizerKind::kLbfgs ? "lbfgs" : "adam", config.iterations,
-           describe_device(device), config.seed);
-  (void)threads;
 
-  const StyleTransfer engine(model, plan, device);
   const InterruptGuard interrupt;
-  const StyleTargets targets = engine.compute_style_targets(styles, config.style_blend);
-  ProgressPrinter printer(log, err, err_is_terminal, o, content_image.alpha01);
-  const StyleTransferResult result =
-      engine.run(content, targets, config, init, std::ref(printer), &interrupt.flag());
-  printer.clear_line();
-  printer.flush_notices(result.notices);
-  if (result.cancelled && result.iterations_run == 0) {
-    log.warn("interrupted before the first iteration: nothing written");
-    return 128 + interrupt.signal_number();
+  Session session{o,   config, model, plan, device, log, err, err_is_terminal, json.get(),
+                  interrupt, {}};
+  std::size_t done = 0;
+  std::vector<int> failure_codes;
+  bool interrupted = false;
+  for (std::size_t k = 0; k < jobs.size() && !interrupted; ++k) {
+    const auto& job = jobs[k];
+    const std::string label =
+        batch ? fmt::format("[{}/{}] ", k + 1, jobs.size()) : std::string();
+    JobRecord record;
+    try {
+      record = run_job(session, job, label);
+    } catch (const Error& e) {
+      if (!batch || !fails_only_this_job(e.kind())) throw;
+      err << "stylize: error: " << e.what() << '\n' << std::flush;
+      record.job = job.index;
+      record.status = "failed";
+      record.input = job.content;
+      record.styles = job.styles;
+      record.output = job.output;
+      record.error = e.what();
+      failure_codes.push_back(exit_code_for(e.kind()));
+    }
+    if (record.status == "done") ++done;
+    if (record.status == "interrupted") interrupted = true;
+    if (json) json->image(record);
   }
-  save_image(result.image_rgb01, o.output_path, content_image.alpha01);
-  const auto summary = fmt::format(
-      "{} after {} iterations in {} ({:.2f} s/iteration), final {}", o.output_path,
-      result.iterations_run, format_duration(result.elapsed_s),
-      result.elapsed_s / std::max(1, result.iterations_run), format_losses(result.final_losses));
-  if (result.cancelled) {
-    log.warn("interrupted: wrote the best image so far to {}", summary);
-    return 128 + interrupt.signal_number();
+
+  int code = kExitOk;
+  if (interrupted) {
+    code = 128 + interrupt.signal_number();
+  } else if (!failure_codes.empty()) {
+    code = done == 0 ? failure_codes.front() : kExitPartial;
   }
-  log.info("wrote {}{}", summary, result.converged ? " (converged: --tolerance reached)" : "");
-  return kExitOk;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+  if (batch) {
+    const auto summary =
+        fmt::format("{} done, {} failed, {} skipped in {}{}", done, failure_codes.size(),
+                    skipped.size(), format_duration(seconds),
+                    interrupted ? " (interrupted: the rest was not started)" : "");
+    if (failure_codes.empty() && !interrupted) {
+      log.info("batch: {}", summary);
+    } else {
+      log.warn("batch: {}", summary);
+    }
+  }
+  if (json) json->summary(done, failure_codes.size(), skipped.size(), interrupted, seconds, code);
+  return code;
 }
 
 }  // namespace

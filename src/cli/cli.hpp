@@ -21,6 +21,7 @@ enum ExitCode : int {
   kExitOutput = 5,       ///< an output file cannot be written
   kExitDevice = 6,       ///< the requested device is not available
   kExitMemory = 7,       ///< the run would not fit in memory (see --max-memory, --fit-memory)
+  kExitPartial = 8,      ///< a batch finished, but some (not all) of its images failed
   // 130 / 143: interrupted by SIGINT / SIGTERM (128 + signal); the best image so far was written
 };
 
@@ -28,9 +29,16 @@ enum ExitCode : int {
 /// initialisers are the single home of their defaults.
 struct CliOptions {
   StyleConfig config;
-  std::string content_path;
-  std::vector<std::string> style_paths;
-  std::string output_path = "out.png";
+  std::vector<std::string> content_paths;  ///< files, directories or glob patterns
+  std::vector<std::string> style_paths;    ///< files, directories or glob patterns
+  std::string output_path;                 ///< empty: out.png (single image only)
+  std::string output_dir;
+  std::string name_pattern = "{content}_{style}.png";
+  bool each_style = false;
+  bool skip_existing = false;
+  std::string shard;          ///< "I/N"; empty: from the Slurm environment, else everything
+  std::string progress_json;  ///< file, "-" for stdout, empty for none
+  bool dry_run = false;
   std::string model_path;  ///< empty: the lookup order of find_model()
   std::string device = "auto";
   int threads = 0;  ///< 0: every core
@@ -59,6 +67,10 @@ struct ParsedArgs {
 
 /// Parses args (without the program name). Throws UsageError for bad arguments.
 ParsedArgs parse_args(const std::vector<std::string>& args);
+
+/// The engine config the options ask for (layer lists parsed, --init and --optimizer resolved).
+/// Throws ConfigError for malformed layer lists; call validate() on the result for the rest.
+StyleConfig resolve_config(const CliOptions& options);
 
 /// The model file to use: --model, else $STYLIZE_MODEL, else ./models/vgg19.pt, else
 /// <directory of the executable>/../models/vgg19.pt, else

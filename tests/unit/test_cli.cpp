@@ -5,6 +5,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -38,9 +39,19 @@ class CliRunTest : public ::testing::Test {
             "--output",  output,                 "--model",      test::random_model_path(),
             "--size",    "32",                   "--iterations", "3", "--seed", "5"};
   }
+  /// args plus more; a flag of more already in args (--content, --style) has its value replaced,
+  /// as those flags accumulate rather than override.
   static std::vector<std::string> with(std::vector<std::string> args,
                                        const std::vector<std::string>& more) {
-    args.insert(args.end(), more.begin(), more.end());
+    for (std::size_t i = 0; i < more.size(); ++i) {
+      const bool accumulating = more[i] == "--content" || more[i] == "--style";
+      const auto found = std::find(args.begin(), args.end(), more[i]);
+      if (accumulating && found != args.end() && i + 1 < more.size()) {
+        *(found + 1) = more[++i];
+      } else {
+        args.push_back(more[i]);
+      }
+    }
     return args;
   }
   std::size_t files_in_dir() const {
@@ -53,9 +64,9 @@ class CliRunTest : public ::testing::Test {
 TEST(cli_parse_test, defaults_come_from_the_engine_config) {
   const auto parsed = parse_args({"--content", "a.jpg", "--style", "b.jpg"});
   const auto& o = parsed.options;
-  EXPECT_EQ(o.content_path, "a.jpg");
+  EXPECT_EQ(o.content_paths, (std::vector<std::string>{"a.jpg"}));
   EXPECT_EQ(o.style_paths, (std::vector<std::string>{"b.jpg"}));
-  EXPECT_EQ(o.output_path, "out.png");
+  EXPECT_EQ(o.output_path, "");
   EXPECT_EQ(o.config.size_px, StyleConfig{}.size_px);
   EXPECT_EQ(o.config.iterations, StyleConfig{}.iterations);
   EXPECT_EQ(o.optimizer, "lbfgs");
@@ -185,13 +196,17 @@ TEST_F(CliRunTest, errors_give_one_line_an_exit_code_and_no_output) {
     int code;
     std::string message;
   };
+  fs::create_directory(dir_.file("empty-dir"));
   const std::vector<Case> cases = {
       {{"--content", dir_.file("nope.png")},
        kExitInput,
        "stylize: error: cannot read image '" + dir_.file("nope.png") + "': no such file"},
-      {{"--style", dir_.path().string()},
+      {{"--style", dir_.file("empty-dir")},
        kExitInput,
-       "stylize: error: cannot read image '" + dir_.path().string() + "': it is a directory"},
+       "stylize: error: directory '" + dir_.file("empty-dir") + "' has no image files"},
+      {{"--content", dir_.file("*.gif")},
+       kExitInput,
+       "stylize: error: pattern '" + dir_.file("*.gif") + "' matches no file"},
       {{"--model", dir_.file("none.pt")},
        kExitModel,
        "stylize: error: cannot load model '" + dir_.file("none.pt") +
@@ -225,7 +240,7 @@ TEST_F(CliRunTest, errors_give_one_line_an_exit_code_and_no_output) {
     EXPECT_EQ(lines.back(), c.message);
     EXPECT_FALSE(fs::exists(out)) << c.message;
   }
-  EXPECT_EQ(files_in_dir(), 2U) << "nothing but the two inputs";
+  EXPECT_EQ(files_in_dir(), 3U) << "nothing but the two inputs and the empty directory";
 }
 
 TEST_F(CliRunTest, memory_budget_is_checked_before_the_run) {

@@ -64,7 +64,9 @@ TEST_F(InterruptTest, second_sigint_exits_at_once_without_partial_output) {
   child.send(SIGINT);
   child.send(SIGINT);
   EXPECT_EQ(child.wait_exit(60), 130) << child.output();
-  if (fs::exists(out)) EXPECT_NO_THROW(load_image_rgb01(out, 0));  // complete, or absent
+  if (fs::exists(out)) {
+    EXPECT_NO_THROW(load_image_rgb01(out, 0));  // complete, or absent
+  }
 }
 
 TEST_F(InterruptTest, sigkill_during_writes_never_leaves_a_partial_image) {

@@ -51,6 +51,20 @@ TEST(vgg_features_test, extracts_requested_layers_in_request_order) {
   EXPECT_TRUE(torch::isfinite(out[0]).all().item<bool>());
 }
 
+TEST(vgg_features_test, matches_the_model_files_own_forward) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  auto module = torch::jit::load(test::random_model_path());
+  torch::NoGradGuard no_grad;
+  const auto image = torch::rand({1, 3, 40, 24});
+  const auto expected = module.forward({image}).toTensor();  // relu5_4, through TorchScript
+  const auto got = model.extract(image, {35, 2, 3})[0];     // conv1_2 requested: relu not in place
+  EXPECT_EQ(got.sizes(), expected.sizes());
+  EXPECT_TRUE(torch::allclose(got, expected, 1e-4, 1e-5));
+  const auto conv_and_relu = model.extract(image, {2, 3});
+  EXPECT_LT(conv_and_relu[0].min().item<float>(), 0.0F) << "the conv output kept its negatives";
+  EXPECT_TRUE(torch::equal(conv_and_relu[1], torch::relu(conv_and_relu[0])));
+}
+
 TEST(vgg_features_test, network_weights_are_frozen_but_input_gradients_flow) {
   auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
   auto image = torch::rand({1, 3, 16, 16}, torch::requires_grad());

@@ -1,0 +1,153 @@
+#include "progress.hpp"
+
+#include <stylize/errors.hpp>
+#include <stylize/image_io.hpp>
+#include <stylize/version.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace stylize::cli {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string format_duration(double seconds) {
+  if (seconds < 60) return fmt::format("{:.1f} s", seconds);
+  const auto total = static_cast<long>(seconds);
+  if (total < 3600) return fmt::format("{}m{:02}s", total / 60, total % 60);
+  return fmt::format("{}h{:02}m", total / 3600, (total % 3600) / 60);
+}
+
+std::string format_losses(const LossBreakdown& l) {
+  return fmt::format("loss {:.4g} (content {:.4g}, style {:.4g}, tv {:.4g})", l.total, l.content,
+                     l.style, l.tv);
+}
+
+std::string snapshot_path(const std::string& output, int iteration) {
+  const fs::path path(output);
+  auto name = path.stem().string() + "_" + std::to_string(iteration) + path.extension().string();
+  return (path.parent_path() / name).string();
+}
+
+ProgressPrinter::ProgressPrinter(spdlog::logger& log, std::ostream& err, bool live,
+                                 JsonLines* json_lines, Target target)
+    : log_(log), err_(err), live_(live), json_(json_lines), target_(std::move(target)) {}
+
+void ProgressPrinter::operator()(const IterationReport& report) {
+  if (report.losses) last_losses_ = *report.losses;
+  if (!report.notice.empty()) {
+    clear_line();
+    log_.warn("{}{}", target_.label, report.notice);
+    ++notices_seen_;
+  }
+  if (json_ != nullptr && report.losses) json_->iteration(target_.job, target_.input, report);
+  const double per_iter = report.elapsed_s / report.iteration;
+  const double eta = per_iter * (report.total_iterations - report.iteration);
+  if (report.snapshot_rgb01.defined()) {
+    const auto path = snapshot_path(target_.output, report.iteration);
+    save_image(report.snapshot_rgb01, path, target_.alpha01);
+    clear_line();
+    log_.info("{}iteration {}: saved {}", target_.label, report.iteration, path);
+  }
+  if (live_ && log_.should_log(spdlog::level::info)) {
+    err_ << "\r\033[K"
+         << fmt::format("{}iteration {}/{}  {}  {} elapsed, ETA {}", target_.label,
+                        report.iteration, report.total_iterations,
+                        last_losses_ ? format_losses(*last_losses_) : std::string(),
+                        format_duration(report.elapsed_s), format_duration(eta))
+         << std::flush;
+    line_open_ = true;
+  } else if (report.losses && report.iteration != report.total_iterations) {
+    log_.info("{}iteration {}/{}: {}, {:.2f} s/iteration, ETA {}", target_.label,
+              report.iteration, report.total_iterations, format_losses(*report.losses), per_iter,
+              format_duration(eta));
+  }
+}
+
+void ProgressPrinter::flush_notices(const std::vector<std::string>& notices) {
+  for (std::size_t i = notices_seen_; i < notices.size(); ++i) {
+    clear_line();
+    log_.warn("{}{}", target_.label, notices[i]);
+  }
+  notices_seen_ = notices.size();
+}
+
+void ProgressPrinter::clear_line() {
+  if (line_open_) err_ << "\r\033[K" << std::flush;
+  line_open_ = false;
+}
+
+namespace {
+json losses_json(const LossBreakdown& l) {
+  return {{"total", l.total}, {"content", l.content}, {"style", l.style}, {"tv", l.tv}};
+}
+}  // namespace
+
+struct JsonLines::Impl {
+  std::ofstream file;
+  std::ostream* out = nullptr;
+  void write(const json& event) {
+    // dump() with error_handler::replace: a non-UTF-8 file name must not abort the run.
+    *out << event.dump(-1, ' ', false, json::error_handler_t::replace) << '\n' << std::flush;
+  }
+};
+
+JsonLines::JsonLines(const std::string& path, std::ostream& out) : impl_(std::make_unique<Impl>()) {
+  if (path == "-") {
+    impl_->out = &out;
+    return;
+  }
+  impl_->file.open(path, std::ios::out | std::ios::trunc);
+  if (!impl_->file) throw OutputError("cannot write progress file '" + path + "'");
+  impl_->out = &impl_->file;
+}
+
+JsonLines::~JsonLines() = default;
+
+void JsonLines::start(std::size_t jobs, const std::string& shard, const std::string& device,
+                      std::uint64_t seed) {
+  impl_->write({{"type", "start"},
+                {"version", kVersion},
+                {"jobs", jobs},
+                {"shard", shard},
+                {"device", device},
+                {"seed", seed}});
+}
+
+void JsonLines::iteration(std::size_t job, const std::string& input,
+                          const IterationReport& report) {
+  impl_->write({{"type", "iteration"},
+                {"job", job},
+                {"input", input},
+                {"iteration", report.iteration},
+                {"iterations", report.total_iterations},
+                {"elapsed_s", report.elapsed_s},
+                {"loss", losses_json(*report.losses)}});
+}
+
+void JsonLines::image(const JobRecord& r) {
+  json event = {{"type", "image"},   {"job", r.job},         {"status", r.status},
+                {"input", r.input},  {"styles", r.styles},   {"output", r.output},
+                {"width", r.width_px}, {"height", r.height_px}, {"iterations", r.iterations},
+                {"seconds", r.seconds}};
+  event["loss"] = r.losses ? losses_json(*r.losses) : json(nullptr);
+  event["error"] = r.error.empty() ? json(nullptr) : json(r.error);
+  impl_->write(event);
+}
+
+void JsonLines::summary(std::size_t done, std::size_t failed, std::size_t skipped,
+                        bool interrupted, double seconds, int exit_code) {
+  impl_->write({{"type", "summary"},
+                {"done", done},
+                {"failed", failed},
+                {"skipped", skipped},
+                {"interrupted", interrupted},
+                {"seconds", seconds},
+                {"exit_code", exit_code}});
+}
+
+}  // namespace stylize::cli
