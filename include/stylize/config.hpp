@@ -36,7 +36,12 @@ inline constexpr int kMaxSizePx = 16384;
 struct StyleConfig {
   int size_px = kDefaultSizePx;  ///< longest side of the output in pixels
   double style_scale = 1.0;      ///< style image's longest side = size_px * style_scale
-  int iterations = kDefaultIterations;
+  int iterations = kDefaultIterations;  ///< per scale (after the first, see below)
+  /// Coarse-to-fine: start at this longest side and grow by scale_step up to size_px, starting
+  /// each scale from the previous result upsampled. 0 (or >= size_px): one scale only.
+  int min_size_px = 0;
+  double scale_step = 2.0;
+  int initial_iterations = 0;  ///< iterations at the first (smallest) scale; 0: `iterations`
   OptimizerKind optimizer = OptimizerKind::kLbfgs;
   std::optional<double> learning_rate;  ///< unset: per-optimizer default above
   int lbfgs_history = 20;               ///< L-BFGS correction pairs kept (memory grows with it)

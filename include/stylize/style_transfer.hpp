@@ -55,8 +55,12 @@ struct LossBreakdown {
 /// iterations and at the last one (reading them forces a device sync); snapshot_rgb01 (CPU,
 /// [1,3,H,W]) is set every snapshot_every_iters iterations.
 struct IterationReport {
-  int iteration = 0;  ///< 1-based
-  int total_iterations = 0;
+  int iteration = 0;  ///< 1-based, within the current scale
+  int total_iterations = 0;  ///< of the current scale
+  int scale_index = 0;  ///< 0-based position in the coarse-to-fine ladder
+  int scale_count = 1;
+  int width_px = 0;   ///< of the current scale
+  int height_px = 0;
   double elapsed_s = 0.0;
   std::optional<LossBreakdown> losses;
   at::Tensor snapshot_rgb01;
@@ -65,9 +69,16 @@ struct IterationReport {
 
 using ProgressCallback = std::function<void(const IterationReport&)>;
 
+/// The longest sides a coarse-to-fine run passes through: min_size_px, then times scale_step
+/// each time, then size_px. Just {size_px} when min_size_px is 0 or not below size_px.
+std::vector<int> scale_ladder(int size_px, int min_size_px, double scale_step);
+
+/// The style image's longest side at a scale: scale side x style_scale, at least 16 px.
+int style_side_px(int scale_side_px, double style_scale);
+
 struct StyleTransferResult {
   at::Tensor image_rgb01;  ///< CPU float [1,3,H,W], clamped to [0,1]
-  int iterations_run = 0;
+  int iterations_run = 0;  ///< over all scales
   LossBreakdown final_losses;
   double elapsed_s = 0.0;
   bool cancelled = false;  ///< stopped early because the cancel flag was raised
@@ -99,6 +110,22 @@ class StyleTransfer {
                           const StyleConfig& config, const at::Tensor& init_rgb01 = {},
                           const ProgressCallback& on_progress = {},
                           const std::atomic<bool>* cancel = nullptr) const;
+
+  /// Style targets for a style side in px (style_side_px of each scale); the caller may cache.
+  using TargetsForSide = std::function<const StyleTargets&(int style_side_px)>;
+
+  /// Coarse-to-fine (Gatys et al. 2017): runs `run` at each size of scale_ladder(config), each
+  /// scale starting from the previous result upsampled, config.initial_iterations at the first
+  /// scale and config.iterations at the others. content_rgb01 is at full size (longest side
+  /// config.size_px); reports carry the scale. With one scale this is exactly `run`. The result
+  /// is always at full size (a run cancelled at a coarse scale is upsampled) and its losses are
+  /// those of the last scale reached.
+  StyleTransferResult run_coarse_to_fine(const at::Tensor& content_rgb01,
+                                         const TargetsForSide& targets_for_side,
+                                         const StyleConfig& config,
+                                         const at::Tensor& init_rgb01 = {},
+                                         const ProgressCallback& on_progress = {},
+                                         const std::atomic<bool>* cancel = nullptr) const;
 
  private:
   StyleTransferResult run_unchecked(const at::Tensor& content_rgb01, const StyleTargets& targets,

@@ -72,6 +72,15 @@ void add_options(CLI::App& app, CliOptions& o) {
       ->capture_default_str();
   app.add_option("-n,--iterations", c.iterations, "Optimisation steps (one evaluation each)")
       ->capture_default_str();
+  app.add_option("--min-size", c.min_size_px,
+                 "Coarse-to-fine: start at this size (px) and grow by --scale-step up to --size, "
+                 "each scale starting from the last (0: one scale)")
+      ->capture_default_str();
+  app.add_option("--scale-step", c.scale_step, "Coarse-to-fine: size factor between scales")
+      ->capture_default_str();
+  app.add_option("--initial-iterations", c.initial_iterations,
+                 "Coarse-to-fine: iterations at the first scale (0: --iterations)")
+      ->capture_default_str();
   app.add_option("--optimizer", o.optimizer, "lbfgs or adam")
       ->check(CLI::IsMember({"lbfgs", "adam"}))
       ->capture_default_str();
@@ -268,14 +277,23 @@ JobRecord run_job(Session& session, const Job& job, const std::string& label) {
              job.content, fs::path(job.output).extension().string());
   }
   const StyleTransfer engine(session.model, session.plan, session.device);
-  const int style_side = std::max(
-      kMinImageSidePx, static_cast<int>(std::lround(config.size_px * config.style_scale)));
-  const auto key = std::make_pair(job.style_set, style_side);
-  if (session.targets.count(key) == 0) {
-    std::vector<at::Tensor> styles;
-    for (const auto& path : job.styles) styles.push_back(load_image_rgb01(path, style_side));
-    session.targets.emplace(key, engine.compute_style_targets(styles, config.style_blend));
-  }
+  // Style targets are computed once per style set and style size, then reused by every content
+  // image (and every run at that scale).
+  auto targets_for_side = [&](int side) -> const StyleTargets& {
+    const auto key = std::make_pair(job.style_set, side);
+    auto found = session.targets.find(key);
+    if (found == session.targets.end()) {
+      std::vector<at::Tensor> styles;
+      for (const auto& path : job.styles) styles.push_back(load_image_rgb01(path, side));
+      found = session.targets.emplace(key, engine.compute_style_targets(styles, config.style_blend))
+                  .first;
+    }
+    return found->second;
+  };
+  // Load every style image once up front, so a broken one fails the job before any work.
+  targets_for_side(style_side_px(
+      scale_ladder(config.size_px, config.min_size_px, config.scale_step).front(),
+      config.style_scale));
   at::Tensor init;
   if (config.init == InitKind::kImage) {
     init = load_image_rgb01_exact(config.init_path, static_cast<int>(content.size(3)),
@@ -283,15 +301,26 @@ JobRecord run_job(Session& session, const Job& job, const std::string& label) {
   }
   record.width_px = static_cast<int>(content.size(3));
   record.height_px = static_cast<int>(content.size(2));
-  log.info("{}{}x{} px, {} x {} iterations on {}, seed {}", label, record.width_px,
-           record.height_px, config.optimizer == OptimizerKind::kLbfgs ? "lbfgs" : "adam",
-           config.iterations, describe_device(session.device), config.seed);
+  const auto ladder = scale_ladder(config.size_px, config.min_size_px, config.scale_step);
+  std::string scales;
+  if (ladder.size() > 1) {
+    for (int side : ladder) scales += (scales.empty() ? "" : ", ") + std::to_string(side);
+    scales = fmt::format(" coarse to fine over {} px ({} iterations first, then {} per scale)",
+                         scales,
+                         config.initial_iterations > 0 ? config.initial_iterations
+                                                       : config.iterations,
+                         config.iterations);
+  } else {
+    scales = fmt::format(" x {} iterations", config.iterations);
+  }
+  log.info("{}{}x{} px, {}{} on {}, seed {}", label, record.width_px, record.height_px,
+           config.optimizer == OptimizerKind::kLbfgs ? "lbfgs" : "adam", scales,
+           describe_device(session.device), config.seed);
 
   ProgressPrinter printer(log, session.err, session.err_is_terminal, session.json,
                           {label, job.index, job.content, job.output, content_image.alpha01});
-  const StyleTransferResult result =
-      engine.run(content, session.targets.at(key), config, init, std::ref(printer),
-                 &session.interrupt.flag());
+  const StyleTransferResult result = engine.run_coarse_to_fine(
+      content, targets_for_side, config, init, std::ref(printer), &session.interrupt.flag());
   printer.clear_line();
   printer.flush_notices(result.notices);
   record.iterations = result.iterations_run;
@@ -397,6 +426,16 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
   const int threads = configure_threads(o.threads);
   (void)threads;
   const c10::Device device = resolve_device(o.device);
+  if (device.is_cpu() && !o.list_layers) {
+    const double gflops = measure_cpu_matmul_gflops();
+    log.debug("matrix product: {:.0f} GFLOP/s", gflops);
+    if (gflops < kSlowMatmulGflops) {
+      log.warn("matrix products run at only {:.1f} GFLOP/s: the system BLAS looks slow (the "
+               "reference BLAS?); install OpenBLAS (apt-get install libopenblas0-pthread, as "
+               "scripts/setup.sh does) for a 5-10x faster run",
+               gflops);
+    }
+  }
   std::vector<std::string> searched;
   const std::string model_path = find_model(o.model_path, &searched);
   if (model_path.empty()) {

@@ -27,9 +27,9 @@ std::string format_losses(const LossBreakdown& l) {
                      l.style, l.tv);
 }
 
-std::string snapshot_path(const std::string& output, int iteration) {
+std::string snapshot_path(const std::string& output, const std::string& tag) {
   const fs::path path(output);
-  auto name = path.stem().string() + "_" + std::to_string(iteration) + path.extension().string();
+  auto name = path.stem().string() + "_" + tag + path.extension().string();
   return (path.parent_path() / name).string();
 }
 
@@ -39,30 +39,40 @@ ProgressPrinter::ProgressPrinter(spdlog::logger& log, std::ostream& err, bool li
 
 void ProgressPrinter::operator()(const IterationReport& report) {
   if (report.losses) last_losses_ = *report.losses;
+  const std::string label =
+      report.scale_count > 1
+          ? fmt::format("{}scale {}/{} ({}x{}) ", target_.label, report.scale_index + 1,
+                        report.scale_count, report.width_px, report.height_px)
+          : target_.label;
   if (!report.notice.empty()) {
     clear_line();
     log_.warn("{}{}", target_.label, report.notice);
     ++notices_seen_;
   }
   if (json_ != nullptr && report.losses) json_->iteration(target_.job, target_.input, report);
+  // Snapshots of a coarse scale are named after their scale too, so they do not overwrite.
+  const std::string snapshot_tag =
+      report.scale_count > 1
+          ? fmt::format("s{}_{}", report.scale_index + 1, report.iteration)
+          : std::to_string(report.iteration);
   const double per_iter = report.elapsed_s / report.iteration;
   const double eta = per_iter * (report.total_iterations - report.iteration);
   if (report.snapshot_rgb01.defined()) {
-    const auto path = snapshot_path(target_.output, report.iteration);
+    const auto path = snapshot_path(target_.output, snapshot_tag);
     save_image(report.snapshot_rgb01, path, target_.alpha01);
     clear_line();
     log_.info("{}iteration {}: saved {}", target_.label, report.iteration, path);
   }
   if (live_ && log_.should_log(spdlog::level::info)) {
     err_ << "\r\033[K"
-         << fmt::format("{}iteration {}/{}  {}  {} elapsed, ETA {}", target_.label,
+         << fmt::format("{}iteration {}/{}  {}  {} elapsed, ETA {}", label,
                         report.iteration, report.total_iterations,
                         last_losses_ ? format_losses(*last_losses_) : std::string(),
                         format_duration(report.elapsed_s), format_duration(eta))
          << std::flush;
     line_open_ = true;
   } else if (report.losses && report.iteration != report.total_iterations) {
-    log_.info("{}iteration {}/{}: {}, {:.2f} s/iteration, ETA {}", target_.label,
+    log_.info("{}iteration {}/{}: {}, {:.2f} s/iteration, ETA {}", label,
               report.iteration, report.total_iterations, format_losses(*report.losses), per_iter,
               format_duration(eta));
   }
@@ -126,6 +136,10 @@ void JsonLines::iteration(std::size_t job, const std::string& input,
                 {"iteration", report.iteration},
                 {"iterations", report.total_iterations},
                 {"elapsed_s", report.elapsed_s},
+                {"scale", report.scale_index},
+                {"scales", report.scale_count},
+                {"width", report.width_px},
+                {"height", report.height_px},
                 {"loss", losses_json(*report.losses)}});
 }
 

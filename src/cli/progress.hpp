@@ -17,8 +17,9 @@ namespace stylize::cli {
 
 std::string format_duration(double seconds);
 std::string format_losses(const LossBreakdown& losses);
-/// "<output stem>_<iteration><ext>" beside the output: where --save-every writes.
-std::string snapshot_path(const std::string& output, int iteration);
+/// "<output stem>_<tag><ext>" beside the output: where --save-every writes. The tag is the
+/// iteration, or "s<scale>_<iteration>" in a coarse-to-fine run.
+std::string snapshot_path(const std::string& output, const std::string& tag);
 
 class JsonLines;
 

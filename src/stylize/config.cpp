@@ -43,6 +43,14 @@ void validate(const StyleConfig& config, std::size_t style_count) {
           "invalid style scale " + format_number(config.style_scale) + ": must be > 0");
   require(config.iterations >= 1,
           "invalid iterations " + std::to_string(config.iterations) + ": must be at least 1");
+  require(config.min_size_px == 0 || config.min_size_px >= kMinSizePxForConfig,
+          "invalid min size " + std::to_string(config.min_size_px) + ": must be 0 (off) or at least " +
+              std::to_string(kMinSizePxForConfig) + " px");
+  require(std::isfinite(config.scale_step) && config.scale_step > 1.0,
+          "invalid scale step " + format_number(config.scale_step) + ": must be > 1");
+  require(config.initial_iterations >= 0, "invalid initial iterations " +
+                                              std::to_string(config.initial_iterations) +
+                                              ": must be >= 0");
   require(config.lbfgs_history >= 1, "invalid lbfgs history " +
                                          std::to_string(config.lbfgs_history) +
                                          ": must be at least 1");

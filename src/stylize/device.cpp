@@ -1,9 +1,12 @@
 #include <stylize/device.hpp>
 #include <stylize/errors.hpp>
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
+#include <chrono>
 #include <thread>
 
 namespace stylize {
@@ -57,6 +60,21 @@ int configure_threads(int requested_threads) {
                           : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   return at::get_num_threads();
+}
+
+double measure_cpu_matmul_gflops() {
+  constexpr int64_t kN = 512;
+  const auto a = at::ones({kN, kN});
+  const auto b = at::ones({kN, kN});
+  at::mm(a, b);  // warm-up: thread pools, page faults
+  double best_s = 1e9;
+  for (int i = 0; i < 3; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    at::mm(a, b);
+    best_s = std::min(best_s,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return 2.0 * kN * kN * kN / best_s / 1e9;
 }
 
 }  // namespace stylize

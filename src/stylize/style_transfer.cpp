@@ -1,4 +1,5 @@
 #include <stylize/errors.hpp>
+#include <stylize/image_io.hpp>
 #include <stylize/losses.hpp>
 #include <stylize/style_transfer.hpp>
 #include <stylize/vgg_features.hpp>
@@ -69,6 +70,21 @@ struct LossTerms {
 };
 
 }  // namespace
+
+std::vector<int> scale_ladder(int size_px, int min_size_px, double scale_step) {
+  std::vector<int> sizes;
+  if (min_size_px > 0 && scale_step > 1.0) {
+    for (double side = min_size_px; side < size_px * 0.97; side *= scale_step) {
+      sizes.push_back(static_cast<int>(std::lround(side)));
+    }
+  }
+  sizes.push_back(size_px);
+  return sizes;
+}
+
+int style_side_px(int scale_side_px, double style_scale) {
+  return std::max(kMinImageSidePx, static_cast<int>(std::lround(scale_side_px * style_scale)));
+}
 
 int LayerPlan::deepest_index() const {
   int deepest = 0;
@@ -163,6 +179,73 @@ StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
   }
 }
 
+StyleTransferResult StyleTransfer::run_coarse_to_fine(const at::Tensor& content_rgb01,
+                                                      const TargetsForSide& targets_for_side,
+                                                      const StyleConfig& config,
+                                                      const at::Tensor& init_rgb01,
+                                                      const ProgressCallback& on_progress,
+                                                      const std::atomic<bool>* cancel) const {
+  const auto full_h = content_rgb01.size(2);
+  const auto full_w = content_rgb01.size(3);
+  const int full_side = static_cast<int>(std::max(full_h, full_w));
+  // Scales too small for the deepest layer (each pooling halves the image) are skipped.
+  const std::int64_t min_side = std::int64_t{1} << model_.pools_before(plan_.deepest_index());
+  std::vector<int> ladder;
+  for (int side : scale_ladder(full_side, config.min_size_px, config.scale_step)) {
+    const double scale = static_cast<double>(side) / full_side;
+    if (side == full_side ||
+        std::lround(static_cast<double>(std::min(full_h, full_w)) * scale) >= min_side) {
+      ladder.push_back(side);
+    }
+  }
+  StyleTransferResult total;
+  at::Tensor previous;
+  for (std::size_t k = 0; k < ladder.size(); ++k) {
+    StyleConfig scale_config = config;
+    scale_config.size_px = ladder[k];
+    if (k == 0 && config.initial_iterations > 0 && ladder.size() > 1) {
+      scale_config.iterations = config.initial_iterations;
+    }
+    const at::Tensor content = resize_longest_side(content_rgb01, ladder[k]);
+    at::Tensor init = init_rgb01.defined() ? resize_longest_side(init_rgb01, ladder[k]) : init_rgb01;
+    if (previous.defined()) {
+      // Each scale starts from the previous result, upsampled to this scale's exact shape.
+      init = at::upsample_bicubic2d(previous, {content.size(2), content.size(3)},
+                                    /*align_corners=*/false)
+                 .clamp(0.0, 1.0);
+      scale_config.init = InitKind::kImage;
+    }
+    ProgressCallback scaled;
+    if (on_progress) {
+      scaled = [&, k](const IterationReport& report) {
+        IterationReport r = report;
+        r.scale_index = static_cast<int>(k);
+        r.scale_count = static_cast<int>(ladder.size());
+        r.width_px = static_cast<int>(content.size(3));
+        r.height_px = static_cast<int>(content.size(2));
+        on_progress(r);
+      };
+    }
+    const auto& targets = targets_for_side(style_side_px(ladder[k], config.style_scale));
+    StyleTransferResult result = run(content, targets, scale_config, init, scaled, cancel);
+    total.iterations_run += result.iterations_run;
+    total.elapsed_s += result.elapsed_s;
+    total.recoveries += result.recoveries;
+    total.notices.insert(total.notices.end(), result.notices.begin(), result.notices.end());
+    total.final_losses = result.final_losses;
+    total.converged = result.converged;
+    total.cancelled = result.cancelled;
+    previous = result.image_rgb01;
+    if (result.cancelled) break;
+  }
+  if (previous.size(2) != full_h || previous.size(3) != full_w) {
+    previous = at::upsample_bicubic2d(previous, {full_h, full_w}, /*align_corners=*/false)
+                   .clamp(0.0, 1.0);
+  }
+  total.image_rgb01 = previous;
+  return total;
+}
+
 StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01,
                                        const StyleTargets& targets, const StyleConfig& config,
                                        const at::Tensor& init_rgb01,
@@ -173,6 +256,13 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
   }
   if (targets.grams.size() != plan_.style.size()) {
     throw ConfigError("style targets do not match the layer plan");
+  }
+  const std::int64_t min_side = std::int64_t{1} << model_.pools_before(plan_.deepest_index());
+  if (std::min(content_rgb01.size(2), content_rgb01.size(3)) < min_side) {
+    throw InputError("content image is " + std::to_string(content_rgb01.size(3)) + "x" +
+                     std::to_string(content_rgb01.size(2)) + " px but the layers up to " +
+                     model_.layer_names()[static_cast<std::size_t>(plan_.deepest_index())] +
+                     " need at least " + std::to_string(min_side) + " px on each side");
   }
   const auto start = Clock::now();
   const auto content = content_rgb01.to(device_, at::kFloat);
@@ -313,6 +403,8 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
       IterationReport report;
       report.iteration = iteration;
       report.total_iterations = config.iterations;
+      report.width_px = static_cast<int>(image.size(3));
+      report.height_px = static_cast<int>(image.size(2));
       report.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
       if (report_now) report.losses = losses;
       if (config.snapshot_every_iters > 0 && iteration % config.snapshot_every_iters == 0) {

@@ -47,5 +47,11 @@ TEST(device_test, threads_default_to_every_core) {
   EXPECT_THROW(configure_threads(-1), ConfigError);
 }
 
+TEST(device_test, matmul_speed_is_measured) {
+  const double gflops = measure_cpu_matmul_gflops();
+  EXPECT_GT(gflops, 0.1);
+  EXPECT_LT(gflops, 1e6);
+}
+
 }  // namespace
 }  // namespace stylize

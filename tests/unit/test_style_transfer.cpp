@@ -7,6 +7,8 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <map>
+#include <tuple>
 
 #include "test_support.hpp"
 
@@ -200,6 +202,19 @@ TEST_F(StyleTransferTest, noise_init_is_reproducible_from_the_seed) {
   EXPECT_FALSE(torch::allclose(a.image_rgb01, c.image_rgb01));
 }
 
+TEST_F(StyleTransferTest, content_too_small_for_the_deepest_layer_is_an_input_error) {
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  try {
+    transfer.run(torch::rand({1, 3, 12, 40}), targets, config_);
+    FAIL() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "content image is 40x12 px but the layers up to relu5_1 need at least 16 px on each "
+              "side");
+  }
+}
+
 TEST_F(StyleTransferTest, init_image_must_match_the_content_size) {
   config_.init = InitKind::kImage;
   config_.init_path = "x.png";
@@ -244,6 +259,76 @@ TEST_F(StyleTransferTest, tolerance_stops_a_converged_run_early) {
   const auto full = transfer.run(content_, targets, config_);
   EXPECT_FALSE(full.converged);
   EXPECT_EQ(full.iterations_run, 12);
+}
+
+TEST(scale_ladder_test, sizes_grow_by_the_step_to_the_full_size) {
+  EXPECT_EQ(scale_ladder(512, 0, 2.0), (std::vector<int>{512}));
+  EXPECT_EQ(scale_ladder(512, 512, 2.0), (std::vector<int>{512}));
+  EXPECT_EQ(scale_ladder(512, 128, 2.0), (std::vector<int>{128, 256, 512}));
+  EXPECT_EQ(scale_ladder(500, 128, 2.0), (std::vector<int>{128, 256, 500}));
+  EXPECT_EQ(scale_ladder(1024, 256, 1.41421356), (std::vector<int>{256, 362, 512, 724, 1024}));
+  EXPECT_EQ(style_side_px(512, 0.5), 256);
+  EXPECT_EQ(style_side_px(20, 0.1), 16);
+}
+
+TEST_F(StyleTransferTest, coarse_to_fine_runs_each_scale_and_returns_full_size) {
+  content_ = torch::rand({1, 3, 48, 64});
+  config_.size_px = 64;
+  config_.min_size_px = 16;
+  config_.iterations = 3;
+  config_.initial_iterations = 5;
+  const auto transfer = engine();
+  std::vector<int> sides_requested;
+  std::map<int, StyleTargets> cache;
+  auto targets_for_side = [&](int side) -> const StyleTargets& {
+    sides_requested.push_back(side);
+    if (cache.count(side) == 0) {
+      cache.emplace(side, transfer.compute_style_targets({resize_longest_side(style_, side)}, {}));
+    }
+    return cache.at(side);
+  };
+  std::vector<std::tuple<int, int, int, int>> seen;  // scale, iteration, width, height
+  const auto result = transfer.run_coarse_to_fine(content_, targets_for_side, config_, {},
+                                                  [&](const IterationReport& r) {
+    EXPECT_EQ(r.scale_count, 2);
+    seen.emplace_back(r.scale_index, r.iteration, r.width_px, r.height_px);
+  });
+  // 16x12 px would be too small for relu5_1 (four poolings need 16 px a side): skipped.
+  EXPECT_EQ(sides_requested, (std::vector<int>{32, 64}));
+  EXPECT_EQ(result.iterations_run, 5 + 3);
+  EXPECT_EQ(result.image_rgb01.sizes(), content_.sizes());
+  ASSERT_EQ(seen.size(), 8U);
+  EXPECT_EQ(seen.front(), std::make_tuple(0, 1, 32, 24));
+  EXPECT_EQ(seen[5], std::make_tuple(1, 1, 64, 48));
+  EXPECT_EQ(seen.back(), std::make_tuple(1, 3, 64, 48));
+}
+
+TEST_F(StyleTransferTest, coarse_to_fine_with_one_scale_is_a_plain_run) {
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  const auto plain = transfer.run(content_, targets, config_);
+  const auto ladder = transfer.run_coarse_to_fine(
+      content_, [&](int) -> const StyleTargets& { return targets; }, config_);
+  EXPECT_TRUE(torch::allclose(plain.image_rgb01, ladder.image_rgb01));
+  EXPECT_EQ(plain.iterations_run, ladder.iterations_run);
+}
+
+TEST_F(StyleTransferTest, coarse_to_fine_cancelled_early_still_returns_full_size) {
+  content_ = torch::rand({1, 3, 48, 64});
+  config_.size_px = 64;
+  config_.min_size_px = 32;
+  const auto transfer = engine();
+  const auto targets16 = transfer.compute_style_targets({resize_longest_side(style_, 32)}, {});
+  std::atomic<bool> cancel{false};
+  const auto result = transfer.run_coarse_to_fine(
+      content_, [&](int) -> const StyleTargets& { return targets16; }, config_, {},
+      [&](const IterationReport& r) {
+        if (r.iteration == 2) cancel = true;
+      },
+      &cancel);
+  EXPECT_TRUE(result.cancelled);
+  EXPECT_EQ(result.iterations_run, 2);
+  EXPECT_EQ(result.image_rgb01.sizes(), content_.sizes());
 }
 
 TEST(StyleTransferRealWeights, RealWeights_result_moves_towards_the_style) {

@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+"""Time to quality: how soon each setting reaches what single-scale L-BFGS reaches in N iterations.
+
+Runs `stylize` once single-scale for --baseline-iterations (default 300) at --size, taking the
+lowest full-size loss it reaches as the quality bar, then runs each candidate setting (coarse to
+fine ladders, fewer iterations) and reports the time at which its loss *at full size* (the same
+loss, same targets, same normalisation) first reaches the bar, and the speed-up. All runs use the
+same model, images, weights and seed; times come from --progress-json (compute only, startup
+excluded; earlier scales' time is included).
+
+  scripts/bench_time_to_quality.py [--size 512] [--baseline-iterations 300]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CANDIDATES = [
+    ("coarse-to-fine 1/4 -> 1, 200 + 100/scale", ["--min-size", "{q}", "--initial-iterations", "200", "-n", "100"]),
+    ("coarse-to-fine 1/4 -> 1, 300 + 150/scale", ["--min-size", "{q}", "--initial-iterations", "300", "-n", "150"]),
+    ("coarse-to-fine 1/2 -> 1, 200 + 150", ["--min-size", "{h}", "--initial-iterations", "200", "-n", "150"]),
+]
+
+
+def run(args, extra):
+    cmd = [args.binary, "-c", args.content, "-s", args.style, "--size", str(args.size), "--seed", "1",
+           "--print-every", "1", "--progress-json", "-", "-q", "-o", os.path.join(ROOT, "build", "ttq.png")]
+    if args.model:
+        cmd += ["--model", args.model]
+    out = subprocess.run(cmd + extra, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"bench_time_to_quality: {' '.join(cmd + extra)} failed: {out.stderr[-1500:]}")
+    events = [json.loads(l) for l in out.stdout.splitlines()]
+    its = [e for e in events if e["type"] == "iteration"]
+    # Cumulative compute time: each scale's elapsed restarts at 0.
+    offset, last_scale, last_elapsed, trace = 0.0, 0, 0.0, []
+    for e in its:
+        if e["scale"] != last_scale:
+            offset += last_elapsed
+            last_scale = e["scale"]
+        last_elapsed = e["elapsed_s"]
+        trace.append((offset + e["elapsed_s"], e["scale"] == e["scales"] - 1, e["loss"]["total"]))
+    return trace
+
+
+def main():
+    images = os.path.join(ROOT, "..", "shared", "images")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--content", default=os.path.join(images, "chelsea.png"))
+    parser.add_argument("--style", default=os.path.join(images, "starry_night.jpg"))
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--baseline-iterations", type=int, default=300)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--binary", default=os.path.join(ROOT, "build", "stylize"))
+    args = parser.parse_args()
+
+    base = run(args, ["-n", str(args.baseline_iterations)])
+    bar = min(loss for _, _, loss in base)
+    base_time = next(t for t, _, loss in base if loss <= bar)
+    print(f"baseline: single-scale L-BFGS, {args.baseline_iterations} iterations at {args.size} px: "
+          f"best loss {bar:.4f} reached after {base_time:.1f} s")
+    print()
+    print("| setting | time to the baseline's loss | speed-up | final loss | total time |")
+    print("|---|---|---|---|---|")
+    print(f"| single scale, {args.baseline_iterations} iterations | {base_time:.1f} s | 1.00x | {bar:.4f} | {base[-1][0]:.1f} s |")
+    for name, extra in CANDIDATES:
+        extra = [x.format(q=args.size // 4, h=args.size // 2) for x in extra]
+        trace = run(args, extra)
+        full = [(t, loss) for t, at_full, loss in trace if at_full]
+        reached = next((t for t, loss in full if loss <= bar), None)
+        best = min(loss for _, loss in full)
+        speed = f"{base_time / reached:.2f}x" if reached else "not reached"
+        when = f"{reached:.1f} s" if reached else "-"
+        print(f"| {name} | {when} | {speed} | {best:.4f} | {trace[-1][0]:.1f} s |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
