@@ -51,6 +51,7 @@ struct StyleConfig {
   std::vector<LayerWeight> content_layers;  ///< empty: the model's default content layers
   std::vector<LayerWeight> style_layers;    ///< empty: the model's default style layers
   std::vector<double> style_blend;          ///< one weight per style image; empty: equal
+  bool average_pooling = false;  ///< replace max pooling by average pooling (smoother results)
   InitKind init = InitKind::kContent;
   std::string init_path;     ///< the init image when init == kImage
   std::uint64_t seed = 0;    ///< the caller draws a random one and reports it when unset

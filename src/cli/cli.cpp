@@ -4,6 +4,7 @@
 #include "interrupt.hpp"
 #include "progress.hpp"
 
+#include <stylize/colour.hpp>
 #include <stylize/device.hpp>
 #include <stylize/errors.hpp>
 #include <stylize/image_io.hpp>
@@ -24,6 +25,7 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <tuple>
 
 namespace stylize::cli {
 namespace fs = std::filesystem;
@@ -80,6 +82,14 @@ void add_options(CLI::App& app, CliOptions& o) {
       ->capture_default_str();
   app.add_option("--initial-iterations", c.initial_iterations,
                  "Coarse-to-fine: iterations at the first scale (0: --iterations)")
+      ->capture_default_str();
+  app.add_option("--pooling", o.pooling, "max or avg (average pooling is smoother)")
+      ->check(CLI::IsMember({"max", "avg"}))
+      ->capture_default_str();
+  app.add_option("--preserve-colors", o.preserve_colors,
+                 "none; luminance (transfer brightness only, keep the photo's colours); stats "
+                 "(recolour the style to the photo's colour statistics first)")
+      ->check(CLI::IsMember({"none", "luminance", "stats"}))
       ->capture_default_str();
   app.add_option("--optimizer", o.optimizer, "lbfgs or adam")
       ->check(CLI::IsMember({"lbfgs", "adam"}))
@@ -147,6 +157,7 @@ StyleConfig resolve_config(const CliOptions& o) {
   if (!o.content_layers.empty()) config.content_layers = parse_layer_list(o.content_layers);
   if (!o.style_layers.empty()) config.style_layers = parse_layer_list(o.style_layers);
   config.optimizer = o.optimizer == "adam" ? OptimizerKind::kAdam : OptimizerKind::kLbfgs;
+  config.average_pooling = o.pooling == "avg";
   if (o.init == "content") {
     config.init = InitKind::kContent;
   } else if (o.init == "noise") {
@@ -246,8 +257,9 @@ struct Session {
   bool err_is_terminal;
   JsonLines* json;
   const InterruptGuard& interrupt;
-  /// Style targets by (style set, style side in px): computed once, reused by every content.
-  std::map<std::pair<std::size_t, int>, StyleTargets> targets;
+  /// Style targets by (style set, style side in px, content for --preserve-colors stats):
+  /// computed once, reused by every content image.
+  std::map<std::tuple<std::size_t, int, std::string>, StyleTargets> targets;
 };
 
 /// Runs one job; throws stylize::Error for what makes this job (not the run) fail.
@@ -280,11 +292,17 @@ JobRecord run_job(Session& session, const Job& job, const std::string& label) {
   // Style targets are computed once per style set and style size, then reused by every content
   // image (and every run at that scale).
   auto targets_for_side = [&](int side) -> const StyleTargets& {
-    const auto key = std::make_pair(job.style_set, side);
+    const auto key = std::make_tuple(job.style_set, side,
+                                     o.preserve_colors == "stats" ? job.content : std::string());
     auto found = session.targets.find(key);
     if (found == session.targets.end()) {
       std::vector<at::Tensor> styles;
-      for (const auto& path : job.styles) styles.push_back(load_image_rgb01(path, side));
+      for (const auto& path : job.styles) {
+        auto style = load_image_rgb01(path, side);
+        // Colour-statistics mode: the style's palette becomes the photo's before its Grams.
+        if (o.preserve_colors == "stats") style = match_colour_statistics(style, content);
+        styles.push_back(style);
+      }
       found = session.targets.emplace(key, engine.compute_style_targets(styles, config.style_blend))
                   .first;
     }
@@ -323,6 +341,8 @@ JobRecord run_job(Session& session, const Job& job, const std::string& label) {
       content, targets_for_side, config, init, std::ref(printer), &session.interrupt.flag());
   printer.clear_line();
   printer.flush_notices(result.notices);
+  at::Tensor output = result.image_rgb01;
+  if (o.preserve_colors == "luminance") output = keep_content_colours(output, content);
   record.iterations = result.iterations_run;
   record.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -332,7 +352,7 @@ JobRecord run_job(Session& session, const Job& job, const std::string& label) {
     record.output.clear();
     return record;
   }
-  save_image(result.image_rgb01, job.output, content_image.alpha01);
+  save_image(output, job.output, content_image.alpha01);
   record.losses = result.final_losses;
   const auto summary = fmt::format(
       "{} after {} iterations in {} ({:.2f} s/iteration), final {}", job.output,
@@ -445,6 +465,7 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
                      "); run scripts/setup.sh --weights FILE or pass --model FILE");
   }
   VggFeatures model = VggFeatures::load(model_path, device);
+  model.set_average_pooling(config.average_pooling);
   log.debug("model {}: {} layers, {} convention", model_path, model.layer_names().size(),
             model.convention());
   if (model.random_init()) {

@@ -43,6 +43,8 @@ struct CliOptions {
   std::string device = "auto";
   int threads = 0;  ///< 0: every core
   std::string optimizer = "lbfgs";
+  std::string pooling = "max";
+  std::string preserve_colors = "none";
   std::string init = "content";
   std::optional<std::uint64_t> seed;
   std::string content_layers;

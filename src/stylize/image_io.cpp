@@ -76,7 +76,14 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> header_size(
   if (starts_with(bytes, "\xff\xd8", 2)) {
     std::size_t i = 2;
     while (i + 9 < bytes.size()) {
-      if (bytes[i] != 0xFF) return std::nullopt;
+      if (bytes[i] != 0xFF) {  // like libjpeg, skip stray bytes up to the next marker
+        ++i;
+        continue;
+      }
+      if (bytes[i + 1] == 0xFF) {  // fill byte
+        ++i;
+        continue;
+      }
       const std::uint8_t marker = bytes[i + 1];
       const std::size_t length = (std::size_t{bytes[i + 2]} << 8U) | bytes[i + 3];
       const bool start_of_frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 &&
@@ -126,11 +133,12 @@ cv::Mat decode_or_empty(const std::vector<std::uint8_t>& bytes, int flags) {
   }
 }
 
-/// A decoded image: 3-channel BGR float in [0,1] (grey expanded, 16-bit and float precision
-/// kept, EXIF orientation applied) and, when the file has one, its alpha as 1-channel float.
+/// A decoded image in the file's own depth (8-bit, 16-bit or float): 3-channel BGR (grey
+/// expanded, EXIF orientation applied) and, when the file has one, its alpha channel. Kept
+/// integer until resized, so a huge image costs its 8-bit size, not 4x that in floats.
 struct Decoded {
-  cv::Mat bgr01;
-  cv::Mat alpha01;
+  cv::Mat bgr;
+  cv::Mat alpha;
 };
 
 Decoded decode(const std::vector<std::uint8_t>& bytes, const std::string& name) {
@@ -150,10 +158,8 @@ Decoded decode(const std::vector<std::uint8_t>& bytes, const std::string& name) 
     if (!raw.empty() && raw.channels() == 4) {
       cv::Mat channels[4];
       cv::split(raw, channels);
-      decoded.alpha01 = to_float01(channels[3]);
-      cv::Mat bgr;
-      cv::merge(channels, 3, bgr);
-      decoded.bgr01 = to_float01(bgr);
+      decoded.alpha = channels[3];
+      cv::merge(channels, 3, decoded.bgr);
       return decoded;
     }
   }
@@ -162,18 +168,22 @@ Decoded decode(const std::vector<std::uint8_t>& bytes, const std::string& name) 
     throw InputError("cannot read image '" + name +
                      "': not a supported image format, or the file is corrupt");
   }
-  decoded.bgr01 = to_float01(raw);
+  decoded.bgr = raw;
   return decoded;
 }
 
-cv::Mat resize_to(const cv::Mat& image, int width_px, int height_px) {
-  if (image.cols == width_px && image.rows == height_px) return image;
-  const bool shrinking = width_px < image.cols && height_px < image.rows;
-  cv::Mat resized;
-  cv::resize(image, resized, cv::Size(width_px, height_px), 0, 0,
-             shrinking ? cv::INTER_AREA : cv::INTER_CUBIC);
-  cv::min(cv::max(resized, 0.0), 1.0, resized);  // bicubic overshoots
-  return resized;
+/// Resizes in the image's own depth, then converts to float in [0,1] (clamped: bicubic
+/// upscaling overshoots).
+cv::Mat resize_to_float01(const cv::Mat& image, int width_px, int height_px) {
+  cv::Mat resized = image;
+  if (image.cols != width_px || image.rows != height_px) {
+    const bool shrinking = width_px < image.cols && height_px < image.rows;
+    cv::resize(image, resized, cv::Size(width_px, height_px), 0, 0,
+               shrinking ? cv::INTER_AREA : cv::INTER_CUBIC);
+  }
+  cv::Mat out = to_float01(resized);
+  cv::min(cv::max(out, 0.0), 1.0, out);
+  return out;
 }
 
 std::pair<int, int> longest_side_size(int width, int height, int max_side_px) {
@@ -244,13 +254,13 @@ Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& na
                    int max_side_px) {
   if (bytes.empty()) throw InputError("cannot read image '" + name + "': the file is empty");
   const Decoded decoded = decode(bytes, name);
-  const auto [width, height] = longest_side_size(decoded.bgr01.cols, decoded.bgr01.rows,
+  const auto [width, height] = longest_side_size(decoded.bgr.cols, decoded.bgr.rows,
                                                  max_side_px);
   check_min_size(name, width, height, max_side_px);
   Image image;
-  image.rgb01 = to_tensor_rgb01(resize_to(decoded.bgr01, width, height));
-  if (!decoded.alpha01.empty()) {
-    const cv::Mat alpha = resize_to(decoded.alpha01, width, height);
+  image.rgb01 = to_tensor_rgb01(resize_to_float01(decoded.bgr, width, height));
+  if (!decoded.alpha.empty()) {
+    const cv::Mat alpha = resize_to_float01(decoded.alpha, width, height);
     image.alpha01 = at::from_blob(alpha.data, {1, 1, alpha.rows, alpha.cols}, at::kFloat).clone();
   }
   return image;
@@ -265,7 +275,8 @@ at::Tensor load_image_rgb01(const std::string& path, int max_side_px) {
 }
 
 at::Tensor load_image_rgb01_exact(const std::string& path, int width_px, int height_px) {
-  return to_tensor_rgb01(resize_to(decode(read_file_bytes(path), path).bgr01, width_px, height_px));
+  return to_tensor_rgb01(
+      resize_to_float01(decode(read_file_bytes(path), path).bgr, width_px, height_px));
 }
 
 at::Tensor resize_longest_side(const at::Tensor& image_rgb01, int max_side_px) {

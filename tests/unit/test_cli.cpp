@@ -1,3 +1,4 @@
+#include <stylize/colour.hpp>
 #include <stylize/image_io.hpp>
 
 #include <ATen/ATen.h>
@@ -179,6 +180,32 @@ TEST_F(CliRunTest, output_keeps_the_contents_alpha) {
   ASSERT_EQ(out.channels(), 4);
   EXPECT_EQ(out.at<cv::Vec4b>(12, 2)[3], 0);
   EXPECT_EQ(out.at<cv::Vec4b>(12, 29)[3], 255);
+}
+
+TEST_F(CliRunTest, colour_and_pooling_modes_change_the_result_as_documented) {
+  auto run = run_cli(with(tiny_args(dir_.file("plain.png")), {"-n", "6"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  run = run_cli(with(tiny_args(dir_.file("luma.png")), {"-n", "6", "--preserve-colors", "luminance"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  run = run_cli(with(tiny_args(dir_.file("stats.png")), {"-n", "6", "--preserve-colors", "stats"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  run = run_cli(with(tiny_args(dir_.file("avg.png")), {"-n", "6", "--pooling", "avg"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  const auto content = load_image_rgb01(dir_.file("photo.png"), 32);
+  const auto plain = load_image_rgb01(dir_.file("plain.png"), 0);
+  const auto luma = load_image_rgb01(dir_.file("luma.png"), 0);
+  auto chroma_error = [&](const at::Tensor& image) {
+    return (rgb_to_ycbcr(image).slice(1, 1, 3) - rgb_to_ycbcr(content).slice(1, 1, 3))
+        .abs()
+        .mean()
+        .item<float>();
+  };
+  EXPECT_LT(chroma_error(luma), 0.02F);
+  EXPECT_LT(chroma_error(luma), chroma_error(plain));
+  EXPECT_FALSE(at::allclose(load_image_rgb01(dir_.file("stats.png"), 0), plain));
+  EXPECT_FALSE(at::allclose(load_image_rgb01(dir_.file("avg.png"), 0), plain));
+  EXPECT_EQ(run_cli(with(tiny_args(dir_.file("x.png")), {"--pooling", "min"})).exit_code,
+            kExitUsage);
 }
 
 TEST_F(CliRunTest, list_layers_marks_the_defaults) {

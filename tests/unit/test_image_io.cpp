@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include <sys/resource.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -152,6 +154,28 @@ TEST(image_io_test, absurd_sizes_are_refused_before_decoding) {
               "cannot read image 'huge.png': 50000x60000 px is more than the 250 megapixels "
               "stylize decodes");
   }
+}
+
+// Fuzzing found a 670-byte JPEG that decodes to a huge image: it used to take ~2 GB (converted
+// to float before downscaling). It must be handled in a fraction of that.
+TEST(image_io_test, fuzz_regression_inputs_decode_or_fail_cleanly_within_memory) {
+  const fs::path dir = fs::path(STYLIZE_SOURCE_DIR) / "tests" / "data" / "fuzz";
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() == ".md") continue;
+    ++files;
+    for (int side : {16, 64}) {
+      try {
+        const auto image = read_image(entry.path().string(), side);
+        EXPECT_EQ(std::max(image.rgb01.size(2), image.rgb01.size(3)), side);
+      } catch (const InputError&) {
+      }
+    }
+  }
+  EXPECT_GE(files, 1);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  EXPECT_LT(usage.ru_maxrss, 1200L * 1024) << "peak RSS in KiB";
 }
 
 TEST(image_io_test, paths_with_spaces_and_non_ascii_work) {
