@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
 done
 
 packages=(build-essential cmake ninja-build ccache pkg-config libtorch-dev python3-torch
-          libopencv-dev libcli11-dev libspdlog-dev libgtest-dev nlohmann-json3-dev
+          python3-torchvision libopencv-dev libcli11-dev libspdlog-dev libgtest-dev nlohmann-json3-dev
           libopenblas0-pthread)
 if [ "$install" = 1 ]; then
   missing=()

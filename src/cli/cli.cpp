@@ -262,16 +262,22 @@ struct Session {
   std::map<std::tuple<std::size_t, int, std::string>, StyleTargets> targets;
 };
 
+JobRecord record_for(const Job& job, const char* status) {
+  JobRecord record;
+  record.job = job.index;
+  record.status = status;
+  record.input = job.content;
+  record.styles = job.styles;
+  record.output = job.output;
+  return record;
+}
+
 /// Runs one job; throws stylize::Error for what makes this job (not the run) fail.
 JobRecord run_job(Session& session, const Job& job, const std::string& label) {
   const auto& o = session.options;
   auto& log = session.log;
   const auto start = std::chrono::steady_clock::now();
-  JobRecord record;
-  record.job = job.index;
-  record.input = job.content;
-  record.styles = job.styles;
-  record.output = job.output;
+  JobRecord record = record_for(job, "failed");
   if (!o.output_dir.empty()) {  // --name may put outputs in subdirectories
     std::error_code ec;
     fs::create_directories(fs::path(job.output).parent_path(), ec);
@@ -501,13 +507,7 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
              shard_text == "1/1" ? "" : ", shard " + shard_text);
   }
   for (const auto& job : skipped) {
-    JobRecord record;
-    record.job = job.index;
-    record.status = "skipped";
-    record.input = job.content;
-    record.styles = job.styles;
-    record.output = job.output;
-    if (json) json->image(record);
+    if (json) json->image(record_for(job, "skipped"));
   }
 
   const InterruptGuard interrupt;
@@ -526,11 +526,7 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
     } catch (const Error& e) {
       if (!batch || !fails_only_this_job(e.kind())) throw;
       err << "stylize: error: " << e.what() << '\n' << std::flush;
-      record.job = job.index;
-      record.status = "failed";
-      record.input = job.content;
-      record.styles = job.styles;
-      record.output = job.output;
+      record = record_for(job, "failed");
       record.error = e.what();
       failure_codes.push_back(exit_code_for(e.kind()));
     }

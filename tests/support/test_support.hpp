@@ -1,5 +1,7 @@
 #pragma once
 
+#include <stylize/errors.hpp>
+
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
@@ -22,6 +24,17 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// The message of the stylize::Error that fn throws, or "no error".
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
 
 /// The full 16-conv VGG-19 with random weights that the build exports for tests.
 std::string random_model_path();

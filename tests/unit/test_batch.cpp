@@ -19,15 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
 
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::error_of;
 
 TEST(batch_inputs_test, expands_directories_patterns_and_files_in_order) {
   TempDir dir;

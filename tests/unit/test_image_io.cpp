@@ -17,15 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
 
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::error_of;
 
 TEST(image_io_test, loads_rgb_in_unit_range_from_bgr_files) {
   TempDir dir;
