@@ -19,7 +19,7 @@ int configure_threads(int requested_threads);
 
 /// Below this a CPU's matrix products are considered slow (a reference BLAS runs at ~3 GFLOP/s,
 /// OpenBLAS at 100+ on two cores).
-inline constexpr double kSlowMatmulGflops = 20.0;
+inline constexpr double kSlowMatmulGflops = 8.0;
 
 /// Times a 512x512x512 single-precision matrix product on the CPU (a few milliseconds with a
 /// good BLAS) and returns GFLOP/s, so a slow BLAS can be reported before a long run.

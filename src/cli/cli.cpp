@@ -379,6 +379,65 @@ bool fails_only_this_job(ErrorKind kind) {
   return kind == ErrorKind::kInput || kind == ErrorKind::kOutput || kind == ErrorKind::kMemory;
 }
 
+/// The jobs this process will run (after sharding and --skip-existing) and those it skips.
+struct WorkPlan {
+  std::vector<Job> jobs;
+  std::vector<Job> skipped;
+  std::string shard_text = "1/1";
+};
+
+WorkPlan plan_work(const CliOptions& o, const StyleConfig& config) {
+  if (o.content_paths.empty()) throw UsageError("--content is required");
+  if (o.style_paths.empty()) throw UsageError("--style is required");
+  if (!o.output_path.empty() && !o.output_dir.empty()) {
+    throw ConfigError("--output and --output-dir contradict each other: give one");
+  }
+  if (o.each_style && !config.style_blend.empty()) {
+    throw ConfigError("--style-blend and --each-style contradict each other: give one");
+  }
+  WorkSpec spec;
+  spec.contents = expand_inputs(o.content_paths);
+  spec.styles = expand_inputs(o.style_paths);
+  validate(config, o.each_style ? 1 : spec.styles.size());
+  if (!o.max_memory.empty()) parse_memory_size(o.max_memory);
+  spec.each_style = o.each_style;
+  spec.output = o.output_path.empty() ? kDefaultOutput : o.output_path;
+  spec.output_dir = o.output_dir;
+  spec.name_pattern = o.name_pattern;
+  spec.size_px = config.size_px;
+  WorkPlan plan;
+  plan.jobs = plan_jobs(spec);
+  const auto shard = !o.shard.empty() ? std::optional(parse_shard(o.shard))
+                                      : shard_from_environment(std::getenv);
+  if (shard) {
+    plan.jobs = select_shard(plan.jobs, *shard);
+    plan.shard_text = std::to_string(shard->index + 1) + "/" + std::to_string(shard->count);
+  }
+  if (o.skip_existing) {
+    std::vector<Job> to_do;
+    for (auto& job : plan.jobs) {
+      std::error_code ec;
+      (fs::exists(job.output, ec) ? plan.skipped : to_do).push_back(job);
+    }
+    plan.jobs = std::move(to_do);
+  }
+  return plan;
+}
+
+/// --dry-run's output: one line per job, then the skipped outputs and a count.
+void print_work_list(std::ostream& out, const WorkPlan& plan) {
+  for (const auto& job : plan.jobs) {
+    out << job.content;
+    for (std::size_t i = 0; i < job.styles.size(); ++i) {
+      out << (i == 0 ? " + " : ", ") << job.styles[i];
+    }
+    out << " -> " << job.output << '\n';
+  }
+  for (const auto& job : plan.skipped) out << "skip (exists): " << job.output << '\n';
+  out << plan.jobs.size() << " to do, " << plan.skipped.size() << " skipped, shard "
+      << plan.shard_text << '\n';
+}
+
 int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool err_is_terminal) {
   const auto run_start = std::chrono::steady_clock::now();
   auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(err, /*force_flush=*/true);
@@ -390,52 +449,11 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
 
   // Cheap checks first, so a typo fails in milliseconds, not after loading the model.
   StyleConfig config = resolve_config(o);
-  std::vector<Job> jobs;
-  std::vector<Job> skipped;
-  std::string shard_text = "1/1";
+  WorkPlan plan_of_work;
   if (!o.list_layers) {
-    if (o.content_paths.empty()) throw UsageError("--content is required");
-    if (o.style_paths.empty()) throw UsageError("--style is required");
-    if (!o.output_path.empty() && !o.output_dir.empty()) {
-      throw ConfigError("--output and --output-dir contradict each other: give one");
-    }
-    if (o.each_style && !config.style_blend.empty()) {
-      throw ConfigError("--style-blend and --each-style contradict each other: give one");
-    }
-    WorkSpec spec;
-    spec.contents = expand_inputs(o.content_paths);
-    spec.styles = expand_inputs(o.style_paths);
-    validate(config, o.each_style ? 1 : spec.styles.size());
-    if (!o.max_memory.empty()) parse_memory_size(o.max_memory);
-    spec.each_style = o.each_style;
-    spec.output = o.output_path.empty() ? kDefaultOutput : o.output_path;
-    spec.output_dir = o.output_dir;
-    spec.name_pattern = o.name_pattern;
-    spec.size_px = config.size_px;
-    jobs = plan_jobs(spec);
-    const auto shard = !o.shard.empty() ? std::optional(parse_shard(o.shard))
-                                        : shard_from_environment(std::getenv);
-    if (shard) {
-      jobs = select_shard(jobs, *shard);
-      shard_text = std::to_string(shard->index + 1) + "/" + std::to_string(shard->count);
-    }
-    if (o.skip_existing) {
-      std::vector<Job> to_do;
-      for (auto& job : jobs) {
-        std::error_code ec;
-        (fs::exists(job.output, ec) ? skipped : to_do).push_back(job);
-      }
-      jobs = std::move(to_do);
-    }
+    plan_of_work = plan_work(o, config);
     if (o.dry_run) {
-      for (const auto& job : jobs) {
-        out << job.content;
-        for (const auto& style : job.styles) out << (&style == &job.styles.front() ? " + " : ", ") << style;
-        out << " -> " << job.output << '\n';
-      }
-      for (const auto& job : skipped) out << "skip (exists): " << job.output << '\n';
-      out << jobs.size() << " to do, " << skipped.size() << " skipped, shard " << shard_text
-          << '\n';
+      print_work_list(out, plan_of_work);
       return kExitOk;
     }
     if (!o.output_dir.empty()) {
@@ -446,11 +464,13 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
                           "': " + ec.message());
       }
     }
-    if (jobs.size() == 1) check_output_writable(jobs.front().output);
+    if (plan_of_work.jobs.size() == 1) check_output_writable(plan_of_work.jobs.front().output);
   }
+  const auto& jobs = plan_of_work.jobs;
+  const auto& skipped = plan_of_work.skipped;
+  const auto& shard_text = plan_of_work.shard_text;
 
-  const int threads = configure_threads(o.threads);
-  (void)threads;
+  configure_threads(o.threads);
   const c10::Device device = resolve_device(o.device);
   if (device.is_cpu() && !o.list_layers) {
     const double gflops = measure_cpu_matmul_gflops();
