@@ -90,6 +90,10 @@ TEST(image_io_test, grey_and_alpha_and_16_bit_inputs_load_as_rgb) {
   ASSERT_TRUE(cv::imwrite(dir.file("deep.png"), deep));
   const auto d = load_image_rgb01(dir.file("deep.png"), 0);
   EXPECT_NEAR(d[0][2].mean().item<float>(), 1000.0F / 65535.0F, 1e-6);  // B keeps 16-bit detail
+  ASSERT_TRUE(cv::imwrite(dir.file("deep.tif"), deep));
+  const auto t = load_image_rgb01(dir.file("deep.tif"), 0);
+  EXPECT_NEAR(t[0][2].mean().item<float>(), 1000.0F / 65535.0F, 1e-6);
+  EXPECT_NEAR(t[0][1].mean().item<float>(), 30000.0F / 65535.0F, 1e-6);
 }
 
 TEST(image_io_test, alpha_is_loaded_and_saved) {
