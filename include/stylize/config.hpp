@@ -45,6 +45,7 @@ struct StyleConfig {
   OptimizerKind optimizer = OptimizerKind::kLbfgs;
   std::optional<double> learning_rate;  ///< unset: per-optimizer default above
   int lbfgs_history = 20;               ///< L-BFGS correction pairs kept (memory grows with it)
+  double average_decay = 0.9;  ///< Adam returns this EMA of its iterates; 0: the last iterate
   double content_weight = 1.0;
   double style_weight = 20.0;
   double tv_weight = 0.5;

@@ -69,6 +69,21 @@ struct IterationReport {
 
 using ProgressCallback = std::function<void(const IterationReport&)>;
 
+/// Bias-corrected exponential moving average of optimiser iterates: after updates x1..xk,
+/// value() = sum_i d^(k-i) (1-d) x_i / (1 - d^k). decay 0 keeps just the last iterate.
+class IterateAverage {
+ public:
+  explicit IterateAverage(double decay);
+  void update(const at::Tensor& x);
+  [[nodiscard]] bool defined() const { return sum_.defined(); }
+  [[nodiscard]] at::Tensor value() const;
+
+ private:
+  double decay_;
+  double weight_ = 0.0;
+  at::Tensor sum_;
+};
+
 /// The longest sides a coarse-to-fine run passes through: min_size_px, then times scale_step
 /// each time, then size_px. Just {size_px} when min_size_px is 0 or not below size_px.
 std::vector<int> scale_ladder(int size_px, int min_size_px, double scale_step);

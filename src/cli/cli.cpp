@@ -100,6 +100,9 @@ void add_options(CLI::App& app, CliOptions& o) {
   app.add_option("--lbfgs-history", c.lbfgs_history,
                  "L-BFGS correction pairs kept; memory grows with it")
       ->capture_default_str();
+  app.add_option("--average-decay", c.average_decay,
+                 "Adam: output the moving average of the iterates with this decay (0: the last)")
+      ->capture_default_str();
   app.add_option("--content-weight", c.content_weight, "Weight of the content loss")
       ->capture_default_str();
   app.add_option("--style-weight", c.style_weight, "Weight of the style loss")

@@ -58,6 +58,9 @@ void validate(const StyleConfig& config, std::size_t style_count) {
     require(std::isfinite(*config.learning_rate) && *config.learning_rate > 0.0,
             "invalid learning rate " + format_number(*config.learning_rate) + ": must be > 0");
   }
+  require(std::isfinite(config.average_decay) && config.average_decay >= 0.0 &&
+              config.average_decay < 1.0,
+          "invalid average decay " + format_number(config.average_decay) + ": must be in [0, 1)");
   require_non_negative(config.content_weight, "content weight");
   require_non_negative(config.style_weight, "style weight");
   require_non_negative(config.tv_weight, "tv weight");

@@ -86,6 +86,21 @@ int style_side_px(int scale_side_px, double style_scale) {
   return std::max(kMinImageSidePx, static_cast<int>(std::lround(scale_side_px * style_scale)));
 }
 
+IterateAverage::IterateAverage(double decay) : decay_(decay) {}
+
+void IterateAverage::update(const at::Tensor& x) {
+  if (decay_ <= 0.0) {
+    sum_ = x.detach().clone();
+    weight_ = 1.0;
+    return;
+  }
+  if (!sum_.defined()) sum_ = at::zeros_like(x);
+  sum_.mul_(decay_).add_(x.detach(), 1.0 - decay_);
+  weight_ = weight_ * decay_ + (1.0 - decay_);
+}
+
+at::Tensor IterateAverage::value() const { return sum_ / weight_; }
+
 int LayerPlan::deepest_index() const {
   int deepest = 0;
   for (const auto& layer : content) deepest = std::max(deepest, layer.index);
@@ -369,6 +384,7 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
 
   OptimizerKind kind = config.optimizer;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  IterateAverage average(config.average_decay);
 
   auto closure = [&]() -> at::Tensor {
     if (evaluations >= config.iterations) throw StopOptimisation{};
@@ -455,6 +471,7 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
           optimizer->step();
           torch::NoGradGuard no_grad;
           image.clamp_(0.0, 1.0);  // Adam may step outside [0,1]; L-BFGS must not be clamped
+          average.update(image);
         }
       }
     } catch (const StopOptimisation&) {
@@ -485,17 +502,24 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
       result.notices.push_back(notice);
       pending_notice = notice;
       ++result.recoveries;
+      average = IterateAverage(config.average_decay);  // average only the recovered iterates
     }
   }
   result.iterations_run = evaluations;
 
-  // One last evaluation so the reported losses belong to the image that is returned: the
-  // lowest-loss image (L-BFGS is not monotone across restarts; Adam's last step is unevaluated).
+  // One last evaluation so the reported losses belong to the image that is returned. Adam
+  // returns the average of its iterates (crowsonkb's trick: it smooths Adam's jitter); L-BFGS
+  // the lowest-loss image (it is not monotone across restarts).
   {
     torch::NoGradGuard no_grad;
-    const auto final_terms = evaluate(image.detach());
+    const bool averaged = kind == OptimizerKind::kAdam && average.defined();
+    const auto candidate = averaged ? average.value() : image.detach();
+    const auto final_terms = evaluate(candidate);
     const auto final_losses = final_terms.to_host();
-    if (std::isfinite(final_losses.total) && final_losses.total <= best_loss) {
+    if (std::isfinite(final_losses.total) && (averaged || final_losses.total <= best_loss)) {
+      result.image_rgb01 = candidate;
+      result.final_losses = final_losses;
+    } else if (std::isfinite(final_losses.total) && final_losses.total <= best_loss) {
       result.image_rgb01 = image.detach();
       result.final_losses = final_losses;
     } else {

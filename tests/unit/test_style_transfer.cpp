@@ -261,6 +261,36 @@ TEST_F(StyleTransferTest, tolerance_stops_a_converged_run_early) {
   EXPECT_EQ(full.iterations_run, 12);
 }
 
+TEST(iterate_average_test, is_the_bias_corrected_ema) {
+  IterateAverage average(0.5);
+  EXPECT_FALSE(average.defined());
+  average.update(torch::full({2}, 4.0));
+  EXPECT_TRUE(torch::allclose(average.value(), torch::full({2}, 4.0)));  // bias-corrected
+  average.update(torch::full({2}, 1.0));
+  // (0.5*0.5*4 + 0.5*1) / (1 - 0.25) = 2
+  EXPECT_TRUE(torch::allclose(average.value(), torch::full({2}, 2.0)));
+  IterateAverage last(0.0);
+  last.update(torch::full({2}, 4.0));
+  last.update(torch::full({2}, 1.0));
+  EXPECT_TRUE(torch::allclose(last.value(), torch::full({2}, 1.0)));
+}
+
+TEST_F(StyleTransferTest, adam_returns_the_average_of_its_iterates) {
+  config_.optimizer = OptimizerKind::kAdam;
+  config_.learning_rate = 0.05;
+  config_.iterations = 8;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  config_.average_decay = 0.0;
+  const auto last = transfer.run(content_, targets, config_);
+  config_.average_decay = 0.9;
+  const auto averaged = transfer.run(content_, targets, config_);
+  // The average lags behind the last iterate, towards the content it started from.
+  EXPECT_LT((averaged.image_rgb01 - content_).abs().mean().item<float>(),
+            (last.image_rgb01 - content_).abs().mean().item<float>());
+  EXPECT_TRUE(std::isfinite(averaged.final_losses.total));
+}
+
 TEST(scale_ladder_test, sizes_grow_by_the_step_to_the_full_size) {
   EXPECT_EQ(scale_ladder(512, 0, 2.0), (std::vector<int>{512}));
   EXPECT_EQ(scale_ladder(512, 512, 2.0), (std::vector<int>{512}));
