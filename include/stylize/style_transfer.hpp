@@ -5,6 +5,7 @@
 #include <stylize/config.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -143,6 +144,9 @@ class StyleTransfer {
                                          const std::atomic<bool>* cancel = nullptr) const;
 
  private:
+  /// The smallest image side the layer plan accepts: one pixel left after every pooling.
+  [[nodiscard]] std::int64_t min_side_px() const;
+
   StyleTransferResult run_unchecked(const at::Tensor& content_rgb01, const StyleTargets& targets,
                                     const StyleConfig& config, const at::Tensor& init_rgb01,
                                     const ProgressCallback& on_progress,

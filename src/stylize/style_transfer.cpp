@@ -63,11 +63,25 @@ struct LossTerms {
   at::Tensor style;
   at::Tensor tv;
   at::Tensor total;
-  [[nodiscard]] LossBreakdown to_host() const {
-    return {content.item<double>(), style.item<double>(), tv.item<double>(),
-            total.item<double>()};
+  /// The four values in one device-to-host copy (one sync on a GPU, not four). When grad is
+  /// given, *grad_finite says whether all of it is finite, read in the same copy.
+  [[nodiscard]] LossBreakdown to_host(const at::Tensor& grad = {},
+                                      bool* grad_finite = nullptr) const {
+    std::vector<at::Tensor> values{content, style, tv, total};
+    if (grad.defined()) values.push_back(grad.isfinite().all().to(total.scalar_type()));
+    const auto host = at::stack(values).to(at::kCPU, at::kDouble);
+    const auto* v = host.data_ptr<double>();
+    if (grad_finite != nullptr) *grad_finite = !grad.defined() || v[4] != 0.0;
+    return {v[0], v[1], v[2], v[3]};
   }
 };
+
+/// Bicubic resize of an RGB [1,3,H,W] image in [0,1] to exactly height x width (clamped: bicubic
+/// overshoots).
+at::Tensor upsample_to(const at::Tensor& image_rgb01, std::int64_t height, std::int64_t width) {
+  return at::upsample_bicubic2d(image_rgb01, {height, width}, /*align_corners=*/false)
+      .clamp(0.0, 1.0);
+}
 
 }  // namespace
 
@@ -194,6 +208,10 @@ StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
   }
 }
 
+std::int64_t StyleTransfer::min_side_px() const {
+  return std::int64_t{1} << model_.pools_before(plan_.deepest_index());
+}
+
 StyleTransferResult StyleTransfer::run_coarse_to_fine(const at::Tensor& content_rgb01,
                                                       const TargetsForSide& targets_for_side,
                                                       const StyleConfig& config,
@@ -204,7 +222,7 @@ StyleTransferResult StyleTransfer::run_coarse_to_fine(const at::Tensor& content_
   const auto full_w = content_rgb01.size(3);
   const int full_side = static_cast<int>(std::max(full_h, full_w));
   // Scales too small for the deepest layer (each pooling halves the image) are skipped.
-  const std::int64_t min_side = std::int64_t{1} << model_.pools_before(plan_.deepest_index());
+  const std::int64_t min_side = min_side_px();
   std::vector<int> ladder;
   for (int side : scale_ladder(full_side, config.min_size_px, config.scale_step)) {
     const double scale = static_cast<double>(side) / full_side;
@@ -225,9 +243,7 @@ StyleTransferResult StyleTransfer::run_coarse_to_fine(const at::Tensor& content_
     at::Tensor init = init_rgb01.defined() ? resize_longest_side(init_rgb01, ladder[k]) : init_rgb01;
     if (previous.defined()) {
       // Each scale starts from the previous result, upsampled to this scale's exact shape.
-      init = at::upsample_bicubic2d(previous, {content.size(2), content.size(3)},
-                                    /*align_corners=*/false)
-                 .clamp(0.0, 1.0);
+      init = upsample_to(previous, content.size(2), content.size(3));
       scale_config.init = InitKind::kImage;
     }
     ProgressCallback scaled;
@@ -254,8 +270,7 @@ StyleTransferResult StyleTransfer::run_coarse_to_fine(const at::Tensor& content_
     if (result.cancelled) break;
   }
   if (previous.size(2) != full_h || previous.size(3) != full_w) {
-    previous = at::upsample_bicubic2d(previous, {full_h, full_w}, /*align_corners=*/false)
-                   .clamp(0.0, 1.0);
+    previous = upsample_to(previous, full_h, full_w);
   }
   total.image_rgb01 = previous;
   return total;
@@ -272,7 +287,7 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
   if (targets.grams.size() != plan_.style.size()) {
     throw ConfigError("style targets do not match the layer plan");
   }
-  const std::int64_t min_side = std::int64_t{1} << model_.pools_before(plan_.deepest_index());
+  const std::int64_t min_side = min_side_px();
   if (std::min(content_rgb01.size(2), content_rgb01.size(3)) < min_side) {
     throw InputError("content image is " + std::to_string(content_rgb01.size(3)) + "x" +
                      std::to_string(content_rgb01.size(2)) + " px but the layers up to " +
@@ -401,17 +416,20 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
                              iteration % config.report_every_iters == 0) ||
                             iteration == config.iterations;
     std::optional<LossBreakdown> losses;
+    bool finite_grad = true;
     // L-BFGS syncs with the host every step anyway; Adam only when something needs the numbers.
-    if (lbfgs || report_now || track_every_loss) losses = terms.to_host();
+    if (lbfgs || report_now || track_every_loss) {
+      losses = terms.to_host(lbfgs ? image.grad() : at::Tensor(), &finite_grad);
+    }
     if (losses) {
-      const bool finite_grad = !lbfgs || image.grad().isfinite().all().item<bool>();
       if (!std::isfinite(losses->total) || !finite_grad) {
         throw Diverged{std::isfinite(losses->total) ? "the gradient" : "the loss"};
       }
       if (losses->total < best_loss) {
         best_loss = losses->total;
         best_losses = *losses;
-        best_image = image.detach().clone();
+        torch::NoGradGuard no_grad;
+        best_image.copy_(image);  // into the buffer allocated once, not a new tensor each time
       }
     }
     if (track_every_loss) best_loss_history.push_back(best_loss);
