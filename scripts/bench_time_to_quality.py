@@ -18,9 +18,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CANDIDATES = [
-    ("coarse-to-fine 1/4 -> 1, 200 + 100/scale", ["--min-size", "{q}", "--initial-iterations", "200", "-n", "100"]),
     ("coarse-to-fine 1/4 -> 1, 300 + 150/scale", ["--min-size", "{q}", "--initial-iterations", "300", "-n", "150"]),
-    ("coarse-to-fine 1/2 -> 1, 200 + 150", ["--min-size", "{h}", "--initial-iterations", "200", "-n", "150"]),
+    ("coarse-to-fine 1/4 -> 1, 150 + 100/scale", ["--min-size", "{q}", "--initial-iterations", "150", "-n", "100"]),
+    ("coarse-to-fine 1/2 -> 1, 300 + 150", ["--min-size", "{h}", "--initial-iterations", "300", "-n", "150"]),
 ]
 
 

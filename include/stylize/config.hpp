@@ -9,6 +9,14 @@ namespace stylize {
 
 enum class OptimizerKind { kLbfgs, kAdam };
 enum class InitKind { kContent, kNoise, kImage };
+/// How a style layer's features are compared with the style's (README "Style losses").
+enum class StyleLossKind {
+  kGram,     ///< Gatys: relative error of the Gram matrix (second moments)
+  kMeanCov,  ///< relative errors of the channel means and of the covariance matrix
+  kW2,       ///< Wasserstein-2 distance between the Gaussians of the features (crowsonkb)
+};
+/// Arithmetic of the network's forward and backward pass; the image and the losses stay fp32.
+enum class Precision { kFp32, kTf32, kBf16, kFp16 };
 
 /// A layer addressed by its name in the model (e.g. "relu4_2") with a relative weight.
 struct LayerWeight {
@@ -53,6 +61,15 @@ struct StyleConfig {
   std::vector<LayerWeight> style_layers;    ///< empty: the model's default style layers
   std::vector<double> style_blend;          ///< one weight per style image; empty: equal
   bool average_pooling = false;  ///< replace max pooling by average pooling (smoother results)
+  StyleLossKind style_loss = StyleLossKind::kGram;
+  /// Divide each layer's relative weight by its channel count (neural-style-pt), then
+  /// renormalise: shallow, texture-scale layers count more.
+  bool normalize_weights = false;
+  /// Scale each loss layer's gradient to unit L1 norm times its weight in every evaluation
+  /// (neural-style's -normalize_gradients). The objective then has no consistent loss, so L-BFGS
+  /// runs without its line search, as in neural-style.
+  bool normalize_gradients = false;
+  Precision precision = Precision::kFp32;
   InitKind init = InitKind::kContent;
   std::string init_path;     ///< the init image when init == kImage
   std::uint64_t seed = 0;    ///< the caller draws a random one and reports it when unset

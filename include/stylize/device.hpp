@@ -1,6 +1,8 @@
 #pragma once
 
 #include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+#include <stylize/config.hpp>
 
 #include <string>
 
@@ -13,6 +15,18 @@ c10::Device resolve_device(const std::string& spec);
 
 /// A human-readable description for logs, e.g. "cpu (2 threads)" or "cuda:0 (NVIDIA H200)".
 std::string describe_device(const c10::Device& device);
+
+/// What a --precision means on a device.
+struct PrecisionSetup {
+  c10::ScalarType network_dtype = c10::ScalarType::Float;  ///< VggFeatures::set_compute_dtype
+  std::string notice;  ///< non-empty when the choice is legal but unwise or has no effect here
+};
+
+/// Applies precision for device: on CUDA it turns TF32 tensor-core products on or off and turns
+/// cuDNN autotuning on (the image size is fixed within a scale, so the search pays off after a
+/// few iterations). Throws ConfigError for fp16 on the CPU (no CPU kernels for half-precision
+/// convolutions). Changes torch's process-wide settings: call once, from the program's edge.
+PrecisionSetup configure_precision(const c10::Device& device, Precision precision);
 
 /// Sets the intra-op thread count; 0 means every hardware thread. Returns the count in force.
 int configure_threads(int requested_threads);

@@ -18,6 +18,42 @@ at::Tensor mean_square(const at::Tensor& target);
 at::Tensor relative_mse(const at::Tensor& x, const at::Tensor& target,
                         const at::Tensor& target_mean_square);
 
+/// Channel means of features [N,C,H,W]: [N,C].
+at::Tensor channel_mean(const at::Tensor& features);
+
+/// Covariance [N,C,C] from the second-moment matrix gram_matrix(F) and the channel means:
+/// G - mu mu^T.
+at::Tensor covariance(const at::Tensor& gram, const at::Tensor& mean);
+
+/// Square root of symmetric positive semi-definite matrices [N,C,C] by eigendecomposition
+/// (negative rounding-error eigenvalues clamped to 0). Not for autograd: used for the targets.
+at::Tensor psd_sqrt(const at::Tensor& matrix);
+
+/// Differentiable trace of sqrt(M) for symmetric PSD matrices [N,C,C]; returns [N].
+/// Newton-Schulz: coupled iteration on M/||M||_F, matrix products only (fast on a GPU, no host
+/// sync; the gradient stays bounded where an eigendecomposition's would blow up). On a CPU its
+/// products sink into subnormal floats for the nearly low-rank matrices deep layers give, which
+/// x86 computes ~100x slower, so...
+at::Tensor trace_sqrt_newton_schulz(const at::Tensor& matrix, int iterations = 15);
+
+/// ...on the CPU: eigendecomposition in double precision; the backward pass is
+/// 1/2 V diag(1/sqrt(max(lambda, 1e-6 lambda_max))) V^T, bounded like Newton-Schulz's.
+at::Tensor trace_sqrt_eigh(const at::Tensor& matrix);
+
+/// trace_sqrt_eigh on the CPU, trace_sqrt_newton_schulz elsewhere.
+at::Tensor trace_sqrt(const at::Tensor& matrix);
+
+/// Squared Wasserstein-2 distance between the Gaussians N(mean, cov) and N(target_mean,
+/// target_cov), summed over the batch: |mu - mu_t|^2 + tr(S) + tr(S_t) - 2 tr sqrt(S_t^1/2 S S_t^1/2).
+/// target_cov_sqrt = psd_sqrt(target_cov).
+at::Tensor gaussian_w2(const at::Tensor& mean, const at::Tensor& cov, const at::Tensor& target_mean,
+                       const at::Tensor& target_cov, const at::Tensor& target_cov_sqrt);
+
+/// Identity in the forward pass; in the backward pass the incoming gradient is divided by its L1
+/// norm (plus 1e-8), as in neural-style's -normalize_gradients: every loss term then pushes with
+/// a gradient of the same size, its weight.
+at::Tensor normalize_gradient(const at::Tensor& x);
+
 /// Total variation of an image [N,C,H,W]: mean squared horizontal plus mean squared vertical
 /// neighbour difference.
 at::Tensor total_variation(const at::Tensor& image);

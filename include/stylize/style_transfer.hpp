@@ -38,11 +38,25 @@ struct LayerPlan {
 /// per loss. Throws ConfigError listing the available layers when a requested one is missing.
 LayerPlan plan_layers(const std::vector<std::string>& layer_names, const StyleConfig& config);
 
-/// The style side of the optimisation, computed once and reusable for any content image:
-/// per style layer, the blended Gram target and its mean square.
+/// The weights a run gives its layers: the plan's, or with normalize_weights each divided by the
+/// layer's channel count (neural-style-pt's -normalize_weights), renormalised to sum 1.
+std::vector<double> effective_layer_weights(const std::vector<PlannedLayer>& layers,
+                                            const std::vector<std::int64_t>& channels,
+                                            bool normalize_weights);
+
+/// The style side of the optimisation, computed once and reusable for any content image and
+/// any style loss: per style layer, the blended statistics and their normalisers. Several style
+/// images blend as a mixture: weighted means and second moments (Gram matrices); covariances
+/// follow from those.
 struct StyleTargets {
-  std::vector<at::Tensor> grams;
-  std::vector<at::Tensor> gram_mean_squares;
+  std::vector<at::Tensor> grams;              ///< [1,C,C] second moments F F^T / (H W)
+  std::vector<at::Tensor> gram_mean_squares;  ///< normalisers of the Gram loss
+  std::vector<at::Tensor> means;              ///< [1,C] channel means
+  std::vector<at::Tensor> mean_mean_squares;
+  std::vector<at::Tensor> covariances;        ///< [1,C,C]
+  std::vector<at::Tensor> covariance_mean_squares;
+  std::vector<at::Tensor> covariance_sqrts;   ///< for the W2 loss
+  std::vector<at::Tensor> second_moment_traces;  ///< tr(G): W2 distance of all-zero features
 };
 
 struct LossBreakdown {

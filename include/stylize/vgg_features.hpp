@@ -2,6 +2,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 #include <memory>
 #include <optional>
@@ -36,6 +37,11 @@ class VggFeatures {
 
   /// Replaces every max-pooling layer with average pooling of the same geometry when avg is true.
   void set_average_pooling(bool avg);
+
+  /// Runs the network's layers in dtype (kFloat, kBFloat16 or kHalf; weights are converted
+  /// once). The input is cast on entry and extract() returns fp32 activations, so the losses and
+  /// the image stay fp32 (mixed precision).
+  void set_compute_dtype(c10::ScalarType dtype);
 
   /// Runs the network on image_rgb01 ([N,3,H,W], RGB in [0,1], on the model's device) up to the
   /// deepest requested layer only and returns the activations of layer_indices, in that order.

@@ -103,6 +103,20 @@ void add_options(CLI::App& app, CliOptions& o) {
   app.add_option("--average-decay", c.average_decay,
                  "Adam: output the moving average of the iterates with this decay (0: the last)")
       ->capture_default_str();
+  app.add_option("--style-loss", o.style_loss,
+                 "gram (Gatys); mean-cov (channel means and covariances); w2 (Wasserstein-2 "
+                 "between the features' Gaussians: stronger, truer colours and contrast)")
+      ->check(CLI::IsMember({"gram", "mean-cov", "w2"}))
+      ->capture_default_str();
+  app.add_flag("--normalize-weights", c.normalize_weights,
+               "Divide each layer's weight by its channel count (favours fine texture)");
+  app.add_flag("--normalize-gradients", c.normalize_gradients,
+               "Scale each layer's gradient to unit L1 norm times its weight (L-BFGS then runs "
+               "without line search)");
+  app.add_option("--precision", o.precision,
+                 "Network arithmetic: fp32; tf32, fp16 (CUDA); bf16 (image and losses stay fp32)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}))
+      ->capture_default_str();
   app.add_option("--content-weight", c.content_weight, "Weight of the content loss")
       ->capture_default_str();
   app.add_option("--style-weight", c.style_weight, "Weight of the style loss")
@@ -161,6 +175,13 @@ StyleConfig resolve_config(const CliOptions& o) {
   if (!o.style_layers.empty()) config.style_layers = parse_layer_list(o.style_layers);
   config.optimizer = o.optimizer == "adam" ? OptimizerKind::kAdam : OptimizerKind::kLbfgs;
   config.average_pooling = o.pooling == "avg";
+  config.style_loss = o.style_loss == "w2"         ? StyleLossKind::kW2
+                      : o.style_loss == "mean-cov" ? StyleLossKind::kMeanCov
+                                                   : StyleLossKind::kGram;
+  config.precision = o.precision == "tf32"   ? Precision::kTf32
+                     : o.precision == "bf16" ? Precision::kBf16
+                     : o.precision == "fp16" ? Precision::kFp16
+                                             : Precision::kFp32;
   if (o.init == "content") {
     config.init = InitKind::kContent;
   } else if (o.init == "noise") {
@@ -475,6 +496,8 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
 
   configure_threads(o.threads);
   const c10::Device device = resolve_device(o.device);
+  const PrecisionSetup precision = configure_precision(device, config.precision);
+  if (!precision.notice.empty()) log.warn("{}", precision.notice);
   if (device.is_cpu() && !o.list_layers) {
     const double gflops = measure_cpu_matmul_gflops();
     log.debug("matrix product: {:.0f} GFLOP/s", gflops);
@@ -495,6 +518,7 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
   }
   VggFeatures model = VggFeatures::load(model_path, device);
   model.set_average_pooling(config.average_pooling);
+  model.set_compute_dtype(precision.network_dtype);
   log.debug("model {}: {} layers, {} convention", model_path, model.layer_names().size(),
             model.convention());
   if (model.random_init()) {

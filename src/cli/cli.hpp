@@ -44,6 +44,8 @@ struct CliOptions {
   int threads = 0;  ///< 0: every core
   std::string optimizer = "lbfgs";
   std::string pooling = "max";
+  std::string style_loss = "gram";
+  std::string precision = "fp32";
   std::string preserve_colors = "none";
   std::string init = "content";
   std::optional<std::uint64_t> seed;

@@ -62,6 +62,27 @@ int configure_threads(int requested_threads) {
   return at::get_num_threads();
 }
 
+PrecisionSetup configure_precision(const c10::Device& device, Precision precision) {
+  PrecisionSetup setup;
+  if (device.is_cuda()) {
+    auto& context = at::globalContext();
+    context.setAllowTF32CuBLAS(precision == Precision::kTf32);
+    context.setAllowTF32CuDNN(precision == Precision::kTf32);
+    context.setBenchmarkCuDNN(true);
+  } else if (precision == Precision::kFp16) {
+    throw ConfigError("invalid precision fp16 on the CPU: it needs a CUDA device (use fp32, or "
+                      "bf16 on CPUs with bf16 instructions)");
+  } else if (precision == Precision::kTf32) {
+    setup.notice = "precision tf32 applies to CUDA tensor cores only: the CPU computes in fp32";
+  } else if (precision == Precision::kBf16) {
+    setup.notice = "precision bf16 on the CPU is much slower than fp32 unless the CPU has bf16 "
+                   "instructions (AVX512-BF16 or AMX)";
+  }
+  if (precision == Precision::kBf16) setup.network_dtype = c10::ScalarType::BFloat16;
+  if (precision == Precision::kFp16) setup.network_dtype = c10::ScalarType::Half;
+  return setup;
+}
+
 double measure_cpu_matmul_gflops() {
   constexpr int64_t kN = 512;
   const auto a = at::ones({kN, kN});

@@ -1,6 +1,7 @@
 #include <stylize/losses.hpp>
 
 #include <ATen/ATen.h>
+#include <torch/autograd.h>
 
 namespace stylize {
 namespace {
@@ -24,6 +25,92 @@ at::Tensor relative_mse(const at::Tensor& x, const at::Tensor& target,
                         const at::Tensor& target_mean_square) {
   return (x - target).square().mean() / target_mean_square;
 }
+
+at::Tensor channel_mean(const at::Tensor& features) { return features.mean({2, 3}); }
+
+at::Tensor covariance(const at::Tensor& gram, const at::Tensor& mean) {
+  return gram - mean.unsqueeze(2) * mean.unsqueeze(1);
+}
+
+at::Tensor psd_sqrt(const at::Tensor& matrix) {
+  const auto symmetric = (matrix + matrix.transpose(1, 2)).to(at::kDouble) * 0.5;
+  auto [values, vectors] = at::linalg_eigh(symmetric);
+  const auto root = vectors * values.clamp_min(0.0).sqrt().unsqueeze(1);
+  return at::matmul(root, vectors.transpose(1, 2)).to(matrix.scalar_type());
+}
+
+at::Tensor trace_sqrt_newton_schulz(const at::Tensor& matrix, int iterations) {
+  const auto c = matrix.size(1);
+  const auto norm = matrix.flatten(1).norm(2, {1}).clamp_min(kMinMeanSquare).view({-1, 1, 1});
+  const auto eye = at::eye(c, matrix.options()).expand_as(matrix);
+  auto y = matrix / norm;
+  auto z = eye;
+  for (int i = 0; i < iterations; ++i) {
+    const auto t = (3.0 * eye - at::bmm(z, y)) * 0.5;
+    y = at::bmm(y, t);
+    z = at::bmm(t, z);
+  }
+  return y.diagonal(0, 1, 2).sum(1) * norm.view({-1}).sqrt();
+}
+
+namespace {
+/// Relative floor of the eigenvalues in trace_sqrt_eigh's gradient.
+constexpr double kEigenFloor = 1e-6;
+
+class TraceSqrtEigh : public torch::autograd::Function<TraceSqrtEigh> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& matrix) {
+    const auto symmetric = (matrix + matrix.transpose(1, 2)).to(at::kDouble) * 0.5;
+    auto [values, vectors] = at::linalg_eigh(symmetric);
+    ctx->save_for_backward({values, vectors});
+    ctx->saved_data["dtype"] = static_cast<int64_t>(matrix.scalar_type());
+    return values.clamp_min(0.0).sqrt().sum(1).to(matrix.scalar_type());
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& values = saved[0];
+    const auto& vectors = saved[1];
+    const auto floor = values.amax(1, true).clamp_min(0.0) * kEigenFloor;
+    const auto inverse_root = values.maximum(floor).clamp_min(1e-30).rsqrt() * 0.5;
+    const auto grad = at::matmul(vectors * inverse_root.unsqueeze(1), vectors.transpose(1, 2)) *
+                      grads[0].to(at::kDouble).view({-1, 1, 1});
+    const auto dtype = static_cast<c10::ScalarType>(ctx->saved_data["dtype"].toInt());
+    return {grad.to(dtype)};
+  }
+};
+}  // namespace
+
+at::Tensor trace_sqrt_eigh(const at::Tensor& matrix) { return TraceSqrtEigh::apply(matrix); }
+
+at::Tensor trace_sqrt(const at::Tensor& matrix) {
+  return matrix.is_cpu() ? trace_sqrt_eigh(matrix) : trace_sqrt_newton_schulz(matrix);
+}
+
+at::Tensor gaussian_w2(const at::Tensor& mean, const at::Tensor& cov, const at::Tensor& target_mean,
+                       const at::Tensor& target_cov, const at::Tensor& target_cov_sqrt) {
+  const auto product = at::bmm(at::bmm(target_cov_sqrt, cov), target_cov_sqrt);
+  // Symmetrise: rounding makes the product slightly asymmetric, which Newton-Schulz amplifies.
+  const auto cross = trace_sqrt((product + product.transpose(1, 2)) * 0.5);
+  const auto traces = cov.diagonal(0, 1, 2).sum(1) + target_cov.diagonal(0, 1, 2).sum(1);
+  return ((mean - target_mean).square().sum(1) + traces - 2.0 * cross).sum();
+}
+
+namespace {
+class NormalizeGradient : public torch::autograd::Function<NormalizeGradient> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* /*ctx*/, const at::Tensor& x) {
+    return x.view_as(x);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* /*ctx*/,
+                                               torch::autograd::tensor_list grads) {
+    const auto& grad = grads[0];
+    return {grad / (grad.abs().sum() + 1e-8)};
+  }
+};
+}  // namespace
+
+at::Tensor normalize_gradient(const at::Tensor& x) { return NormalizeGradient::apply(x); }
 
 at::Tensor total_variation(const at::Tensor& image) {
   using at::indexing::None;

@@ -83,7 +83,45 @@ at::Tensor upsample_to(const at::Tensor& image_rgb01, std::int64_t height, std::
       .clamp(0.0, 1.0);
 }
 
+/// One style layer's loss (README "Style losses"). Each is 1 to 2 when the features are all zero,
+/// so style weights mean about the same for every kind.
+at::Tensor style_layer_loss(StyleLossKind kind, const at::Tensor& features,
+                            const StyleTargets& targets, std::size_t i) {
+  const auto gram = gram_matrix(features);
+  if (kind == StyleLossKind::kGram) {
+    return relative_mse(gram, targets.grams[i], targets.gram_mean_squares[i]);
+  }
+  const auto mean = channel_mean(features);
+  const auto cov = covariance(gram, mean);
+  if (kind == StyleLossKind::kMeanCov) {
+    return relative_mse(mean, targets.means[i], targets.mean_mean_squares[i]) +
+           relative_mse(cov, targets.covariances[i], targets.covariance_mean_squares[i]);
+  }
+  // W2 is homogeneous (scaling the features by a scales it by a^2), so compute it on statistics
+  // scaled by 1/tr(G_t): the result is the normalised loss directly, and the Newton-Schulz
+  // products stay near 1 instead of sinking into subnormal floats (which slowed a random model's
+  // tiny deep activations down 100x).
+  const auto scale = targets.second_moment_traces[i].reciprocal();
+  const auto root_scale = scale.sqrt();
+  return gaussian_w2(mean * root_scale, cov * scale, targets.means[i] * root_scale,
+                     targets.covariances[i] * scale, targets.covariance_sqrts[i] * root_scale);
+}
+
 }  // namespace
+
+std::vector<double> effective_layer_weights(const std::vector<PlannedLayer>& layers,
+                                            const std::vector<std::int64_t>& channels,
+                                            bool normalize_weights) {
+  std::vector<double> weights;
+  double sum = 0.0;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    weights.push_back(layers[i].weight /
+                      (normalize_weights ? static_cast<double>(channels.at(i)) : 1.0));
+    sum += weights.back();
+  }
+  for (auto& w : weights) w /= sum;
+  return weights;
+}
 
 std::vector<int> scale_ladder(int size_px, int min_size_px, double scale_step) {
   std::vector<int> sizes;
@@ -178,16 +216,30 @@ StyleTargets StyleTransfer::compute_style_targets(const std::vector<at::Tensor>&
   StyleTargets targets;
   for (std::size_t s = 0; s < styles_rgb01.size(); ++s) {
     const auto features = model_.extract(styles_rgb01[s].to(device_), indices);
+    const double share = weights[s] / sum;
     for (std::size_t l = 0; l < features.size(); ++l) {
-      auto gram = gram_matrix(features[l]) * (weights[s] / sum);
+      auto gram = gram_matrix(features[l]) * share;
+      auto mean = channel_mean(features[l]) * share;
       if (s == 0) {
         targets.grams.push_back(gram);
+        targets.means.push_back(mean);
       } else {
         targets.grams[l] += gram;
+        targets.means[l] += mean;
       }
     }
   }
-  for (const auto& gram : targets.grams) targets.gram_mean_squares.push_back(mean_square(gram));
+  for (std::size_t l = 0; l < targets.grams.size(); ++l) {
+    const auto& gram = targets.grams[l];
+    const auto cov = covariance(gram, targets.means[l]);
+    targets.gram_mean_squares.push_back(mean_square(gram));
+    targets.mean_mean_squares.push_back(mean_square(targets.means[l]));
+    targets.covariances.push_back(cov);
+    targets.covariance_mean_squares.push_back(mean_square(cov));
+    targets.covariance_sqrts.push_back(psd_sqrt(cov));
+    targets.second_moment_traces.push_back(
+        gram.diagonal(0, 1, 2).sum().clamp_min(1e-8));
+  }
   return targets;
 }
 
@@ -337,21 +389,34 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
   }
   image.requires_grad_(true);
 
+  std::vector<std::int64_t> content_channels;
+  for (const auto& target : content_targets) content_channels.push_back(target.size(1));
+  std::vector<std::int64_t> style_channels;
+  for (const auto& gram : targets.grams) style_channels.push_back(gram.size(1));
+  const auto content_layer_weights =
+      effective_layer_weights(plan_.content, content_channels, config.normalize_weights);
+  const auto style_layer_weights =
+      effective_layer_weights(plan_.style, style_channels, config.normalize_weights);
+  auto loss_input = [&](const at::Tensor& features) {
+    return config.normalize_gradients && at::GradMode::is_enabled()
+               ? normalize_gradient(features)
+               : features;
+  };
+
   auto evaluate = [&](const at::Tensor& x) {
     const auto features = model_.extract(x, indices);
     LossTerms terms;
     terms.content = at::zeros({}, x.options());
     terms.style = at::zeros({}, x.options());
     for (std::size_t i = 0; i < plan_.content.size(); ++i) {
-      terms.content = terms.content + plan_.content[i].weight *
-                                          relative_mse(features[i], content_targets[i],
+      terms.content = terms.content + content_layer_weights[i] *
+                                          relative_mse(loss_input(features[i]), content_targets[i],
                                                        content_mean_squares[i]);
     }
     for (std::size_t i = 0; i < plan_.style.size(); ++i) {
       const auto& f = features[plan_.content.size() + i];
-      terms.style = terms.style + plan_.style[i].weight *
-                                      relative_mse(gram_matrix(f), targets.grams[i],
-                                                   targets.gram_mean_squares[i]);
+      terms.style = terms.style + style_layer_weights[i] *
+                                      style_layer_loss(config.style_loss, loss_input(f), targets, i);
     }
     terms.content = terms.content * content_weight;
     terms.style = terms.style * style_weight;
@@ -381,6 +446,9 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
   auto make_optimizer = [&](OptimizerKind kind,
                             double learning_rate) -> std::unique_ptr<torch::optim::Optimizer> {
     if (kind == OptimizerKind::kLbfgs) {
+      // Normalised gradients are not the loss's gradient: a line search would reject every step.
+      const auto line_search = config.normalize_gradients ? c10::optional<std::string>()
+                                                          : c10::optional<std::string>("strong_wolfe");
       // The strong-Wolfe line search keeps the loss monotone; without it L-BFGS starts slowly
       // and can spike. One step() call runs many quasi-Newton steps, so the line search's last
       // evaluation is reused by the next step instead of being repeated.
@@ -391,7 +459,7 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
                                               .history_size(config.lbfgs_history)
                                               .tolerance_grad(0.0)
                                               .tolerance_change(0.0)
-                                              .line_search_fn("strong_wolfe"));
+                                              .line_search_fn(line_search));
     }
     return std::make_unique<torch::optim::Adam>(
         std::vector<at::Tensor>{image}, torch::optim::AdamOptions(learning_rate).betas({0.9, 0.99}));

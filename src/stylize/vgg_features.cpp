@@ -25,6 +25,9 @@ struct VggFeatures::Impl {
   std::vector<LayerKind> kinds;
   std::vector<at::Tensor> conv_weights;  ///< per layer; defined for convolutions only
   std::vector<at::Tensor> conv_biases;
+  std::vector<at::Tensor> compute_weights;  ///< conv_weights in compute_dtype
+  std::vector<at::Tensor> compute_biases;
+  c10::ScalarType compute_dtype = c10::ScalarType::Float;
   std::vector<std::string> names;
   std::unordered_map<std::string, int> index_by_name;
   std::string convention;
@@ -117,6 +120,8 @@ VggFeatures VggFeatures::load(const std::string& path, const c10::Device& device
   impl->random_init = module.attr("random_init").toBool();
   module.eval();
   for (const auto& parameter : module.parameters()) parameter.requires_grad_(false);
+  impl->compute_weights = impl->conv_weights;
+  impl->compute_biases = impl->conv_biases;
   return VggFeatures(std::move(impl));
 }
 
@@ -141,12 +146,25 @@ int VggFeatures::pools_before(int index) const {
 
 void VggFeatures::set_average_pooling(bool avg) { impl_->average_pooling = avg; }
 
+void VggFeatures::set_compute_dtype(c10::ScalarType dtype) {
+  if (dtype != c10::ScalarType::Float && dtype != c10::ScalarType::BFloat16 &&
+      dtype != c10::ScalarType::Half) {
+    throw ConfigError(std::string("unsupported network dtype ") + c10::toString(dtype));
+  }
+  impl_->compute_dtype = dtype;
+  for (std::size_t k = 0; k < impl_->conv_weights.size(); ++k) {
+    if (!impl_->conv_weights[k].defined()) continue;
+    impl_->compute_weights[k] = impl_->conv_weights[k].to(dtype);
+    impl_->compute_biases[k] = impl_->conv_biases[k].to(dtype);
+  }
+}
+
 std::vector<at::Tensor> VggFeatures::extract(const at::Tensor& image_rgb01,
                                              const std::vector<int>& layer_indices) {
   if (layer_indices.empty()) return {};
   const int last = *std::max_element(layer_indices.begin(), layer_indices.end());
   std::vector<at::Tensor> outputs(layer_indices.size());
-  auto x = impl_->module.run_method("preprocess", image_rgb01).toTensor();
+  auto x = impl_->module.run_method("preprocess", image_rgb01).toTensor().to(impl_->compute_dtype);
   // The layers run as ATen ops rather than through the TorchScript interpreter. A ReLU after a
   // convolution runs in place when the convolution's own output is not requested: the
   // convolution's backward pass (weights frozen) needs only its input, so this drops one
@@ -159,7 +177,7 @@ std::vector<at::Tensor> VggFeatures::extract(const at::Tensor& image_rgb01,
     const auto k = static_cast<std::size_t>(i);
     switch (impl_->kinds[k]) {
       case LayerKind::kConv:
-        x = at::conv2d(x, impl_->conv_weights[k], impl_->conv_biases[k], /*stride=*/1,
+        x = at::conv2d(x, impl_->compute_weights[k], impl_->compute_biases[k], /*stride=*/1,
                        /*padding=*/1);
         break;
       case LayerKind::kRelu:
@@ -172,7 +190,7 @@ std::vector<at::Tensor> VggFeatures::extract(const at::Tensor& image_rgb01,
         break;
     }
     for (std::size_t j = 0; j < layer_indices.size(); ++j) {
-      if (layer_indices[j] == i) outputs[j] = x;
+      if (layer_indices[j] == i) outputs[j] = x.to(at::kFloat);  // no copy when fp32
     }
   }
   return outputs;

@@ -84,7 +84,8 @@ TEST(cli_parse_test, reads_every_option) {
                   "2", "--style-weight", "30", "--tv-weight", "0.1", "--content-layers",
                   "relu3_2", "--style-layers", "relu1_1:2,relu2_1", "--init", "noise", "--seed",
                   "123", "--device", "cpu", "--threads", "1", "--model", "m.pt", "--save-every",
-                  "10", "--print-every", "5", "-v"})
+                  "10", "--print-every", "5", "--style-loss", "w2", "--normalize-weights",
+                  "--normalize-gradients", "--precision", "bf16", "-v"})
           .options;
   EXPECT_EQ(o.style_paths, (std::vector<std::string>{"b.jpg", "c.png"}));
   EXPECT_EQ(o.config.style_blend, (std::vector<double>{2.0, 1.0}));
@@ -108,6 +109,16 @@ TEST(cli_parse_test, reads_every_option) {
   EXPECT_EQ(o.config.snapshot_every_iters, 10);
   EXPECT_EQ(o.config.report_every_iters, 5);
   EXPECT_EQ(o.verbosity, 1);
+  EXPECT_EQ(o.style_loss, "w2");
+  EXPECT_EQ(o.precision, "bf16");
+  const auto config = resolve_config(o);
+  EXPECT_EQ(config.style_loss, StyleLossKind::kW2);
+  EXPECT_EQ(config.precision, Precision::kBf16);
+  EXPECT_TRUE(config.normalize_weights);
+  EXPECT_TRUE(config.normalize_gradients);
+  EXPECT_EQ(resolve_config(parse_args({"--style-loss", "mean-cov"}).options).style_loss,
+            StyleLossKind::kMeanCov);
+  EXPECT_EQ(resolve_config(parse_args({}).options).style_loss, StyleLossKind::kGram);
   EXPECT_EQ(parse_args({"-q"}).options.verbosity, -1);
   // A repeated single-value option: the last one wins, so scripts can append overrides.
   EXPECT_EQ(parse_args({"--size", "64", "--size", "128"}).options.config.size_px, 128);
@@ -132,6 +143,8 @@ TEST(cli_parse_test, bad_arguments_are_usage_errors) {
   EXPECT_EQ(usage_error({"--optimizer", "sgd"}),
             "--optimizer: sgd not in {lbfgs,adam}");
   EXPECT_EQ(usage_error({"--size", "big"}), "Could not convert: --size = big");
+  EXPECT_EQ(usage_error({"--style-loss", "l1"}), "--style-loss: l1 not in {gram,mean-cov,w2}");
+  EXPECT_EQ(usage_error({"--precision", "fp8"}), "--precision: fp8 not in {fp32,tf32,bf16,fp16}");
 }
 
 TEST_F(CliRunTest, tiny_run_writes_the_output_and_a_summary) {
@@ -206,6 +219,9 @@ TEST_F(CliRunTest, colour_and_pooling_modes_change_the_result_as_documented) {
   EXPECT_FALSE(at::allclose(load_image_rgb01(dir_.file("avg.png"), 0), plain));
   EXPECT_EQ(run_cli(with(tiny_args(dir_.file("x.png")), {"--pooling", "min"})).exit_code,
             kExitUsage);
+  run = run_cli(with(tiny_args(dir_.file("w2.png")), {"-n", "6", "--style-loss", "w2"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  EXPECT_FALSE(at::allclose(load_image_rgb01(dir_.file("w2.png"), 0), plain));
 }
 
 TEST_F(CliRunTest, list_layers_marks_the_defaults) {
@@ -254,6 +270,10 @@ TEST_F(CliRunTest, errors_give_one_line_an_exit_code_and_no_output) {
       {{"--style-blend", "1,2"},
        kExitUsage,
        "stylize: error: got 2 style blend weights for 1 style images"},
+      {{"--device", "cpu", "--precision", "fp16"},
+       kExitUsage,
+       "stylize: error: invalid precision fp16 on the CPU: it needs a CUDA device (use fp32, or "
+       "bf16 on CPUs with bf16 instructions)"},
       {{"--init", dir_.file("missing-init.png")},
        kExitInput,
        "stylize: error: cannot read image '" + dir_.file("missing-init.png") +

@@ -47,6 +47,28 @@ TEST(device_test, threads_default_to_every_core) {
   EXPECT_THROW(configure_threads(-1), ConfigError);
 }
 
+TEST(device_test, precision_on_the_cpu) {
+  const c10::Device cpu(c10::kCPU);
+  const auto fp32 = configure_precision(cpu, Precision::kFp32);
+  EXPECT_EQ(fp32.network_dtype, c10::ScalarType::Float);
+  EXPECT_EQ(fp32.notice, "");
+  const auto bf16 = configure_precision(cpu, Precision::kBf16);
+  EXPECT_EQ(bf16.network_dtype, c10::ScalarType::BFloat16);
+  EXPECT_NE(bf16.notice, "");
+  const auto tf32 = configure_precision(cpu, Precision::kTf32);
+  EXPECT_EQ(tf32.network_dtype, c10::ScalarType::Float);
+  EXPECT_EQ(tf32.notice,
+            "precision tf32 applies to CUDA tensor cores only: the CPU computes in fp32");
+  try {
+    configure_precision(cpu, Precision::kFp16);
+    FAIL() << "fp16 on the CPU accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "invalid precision fp16 on the CPU: it needs a CUDA device (use fp32, or bf16 on "
+                 "CPUs with bf16 instructions)");
+  }
+}
+
 TEST(device_test, matmul_speed_is_measured) {
   const double gflops = measure_cpu_matmul_gflops();
   EXPECT_GT(gflops, 0.1);

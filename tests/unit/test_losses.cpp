@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 namespace stylize {
 namespace {
@@ -51,6 +52,101 @@ TEST(losses_test, total_variation_matches_hand_computation) {
   // mean(dx^2) = (1 + 4) / 2 = 2.5; mean(dy^2) = (4 + 9) / 2 = 6.5
   EXPECT_FLOAT_EQ(total_variation(image).item<float>(), 9.0F);
   EXPECT_FLOAT_EQ(total_variation(at::ones({1, 3, 4, 4})).item<float>(), 0.0F);
+}
+
+/// A covariance-like PSD matrix [1,n,n] with eigenvalues spread over four decades.
+at::Tensor spread_psd(int n) {
+  torch::manual_seed(3);
+  const auto q = std::get<0>(at::linalg_qr(at::randn({n, n}, at::kDouble)));
+  const auto eigen = at::logspace(-4, 0, n, 10.0, at::kDouble);
+  return at::matmul(q * eigen.unsqueeze(0), q.t()).unsqueeze(0).to(at::kFloat);
+}
+
+TEST(losses_test, channel_mean_and_covariance_match_hand_computation) {
+  // f0 = (1, 3), f1 = (2, 2): means (2, 2); cov = [[1, 0], [0, 0]]
+  const auto features = at::tensor({1.0F, 3.0F, 2.0F, 2.0F}).reshape({1, 2, 1, 2});
+  const auto mean = channel_mean(features);
+  EXPECT_TRUE(at::allclose(mean, at::tensor({2.0F, 2.0F}).view({1, 2})));
+  const auto cov = covariance(gram_matrix(features), mean);
+  EXPECT_TRUE(at::allclose(cov, at::tensor({1.0F, 0.0F, 0.0F, 0.0F}).view({1, 2, 2}), 1e-6,
+                           1e-6));
+}
+
+TEST(losses_test, psd_sqrt_squares_back_to_the_matrix) {
+  const auto m = spread_psd(24);
+  const auto root = psd_sqrt(m);
+  EXPECT_TRUE(at::allclose(at::bmm(root, root), m, 1e-4, 1e-5));
+}
+
+TEST(losses_test, trace_sqrt_matches_the_eigenvalues_both_ways) {
+  const auto m = spread_psd(64);
+  const double exact = at::linalg_eigvalsh(m.to(at::kDouble)).clamp_min(0).sqrt().sum().item<double>();
+  EXPECT_NEAR(trace_sqrt_newton_schulz(m).item<double>(), exact, 1e-3 * exact);
+  EXPECT_NEAR(trace_sqrt_eigh(m).item<double>(), exact, 1e-5 * exact);
+  EXPECT_NEAR(trace_sqrt(m).item<double>(), exact, 1e-5 * exact);
+}
+
+TEST(losses_test, trace_sqrt_gradient_is_half_the_inverse_root) {
+  // d tr sqrt(M) / dM = M^(-1/2) / 2 for a well-conditioned SPD matrix; both ways agree.
+  const auto q = std::get<0>(at::linalg_qr(at::randn({16, 16}, at::kDouble)));
+  const auto m = at::matmul(q * at::linspace(0.5, 2.0, 16, at::kDouble).unsqueeze(0), q.t())
+                     .unsqueeze(0)
+                     .to(at::kFloat);
+  const auto expected = at::linalg_inv(psd_sqrt(m)) * 0.5;
+  for (int way = 0; way < 2; ++way) {
+    auto x = m.clone().requires_grad_(true);
+    (way == 0 ? trace_sqrt_eigh(x) : trace_sqrt_newton_schulz(x)).sum().backward();
+    EXPECT_TRUE(at::allclose(x.grad(), expected, 1e-3, 1e-4)) << "way " << way;
+  }
+}
+
+TEST(losses_test, trace_sqrt_eigh_gradient_is_bounded_for_singular_matrices) {
+  const auto v = at::randn({1, 32, 2});
+  auto x = at::bmm(v, v.transpose(1, 2)).requires_grad_(true);  // rank 2 of 32
+  trace_sqrt_eigh(x).sum().backward();
+  EXPECT_TRUE(x.grad().isfinite().all().item<bool>());
+}
+
+TEST(losses_test, w2_is_zero_for_equal_statistics_and_the_second_moment_for_zero_features) {
+  const auto features = at::relu(at::randn({1, 8, 6, 6}) + 0.2);
+  const auto gram = gram_matrix(features);
+  const auto mean = channel_mean(features);
+  const auto cov = covariance(gram, mean);
+  const auto root = psd_sqrt(cov);
+  const double self = gaussian_w2(mean, cov, mean, cov, root).item<double>();
+  const double trace = gram.diagonal(0, 1, 2).sum().item<double>();
+  EXPECT_NEAR(self, 0.0, 1e-3 * trace);
+  // Zero features: |mu_t|^2 + tr(S_t) = tr(G_t).
+  const auto zero_mean = at::zeros_like(mean);
+  const auto zero_cov = at::zeros_like(cov);
+  EXPECT_NEAR(gaussian_w2(zero_mean, zero_cov, mean, cov, root).item<double>(), trace,
+              1e-3 * trace);
+}
+
+TEST(losses_test, w2_gradient_is_finite_and_descends) {
+  const auto target = at::relu(at::randn({1, 8, 6, 6}) + 0.2);
+  const auto t_mean = channel_mean(target);
+  const auto t_cov = covariance(gram_matrix(target), t_mean);
+  const auto root = psd_sqrt(t_cov);
+  auto x = (at::relu(at::randn({1, 8, 6, 6}))).requires_grad_(true);
+  auto w2 = [&](const at::Tensor& f) {
+    const auto mean = channel_mean(f);
+    return gaussian_w2(mean, covariance(gram_matrix(f), mean), t_mean, t_cov, root);
+  };
+  const auto before = w2(x);
+  before.backward();
+  ASSERT_TRUE(x.grad().isfinite().all().item<bool>());
+  torch::NoGradGuard no_grad;
+  const auto after = w2(x - 0.01 * x.grad());
+  EXPECT_LT(after.item<double>(), before.item<double>());
+}
+
+TEST(losses_test, normalize_gradient_is_identity_forward_and_unit_l1_backward) {
+  auto x = at::randn({2, 3, 4, 4}).requires_grad_(true);
+  const auto y = normalize_gradient(x);
+  EXPECT_TRUE(at::equal(y, x));
+  (y * at::randn({2, 3, 4, 4}) * 1000.0).sum().mul(7.0).backward();
+  EXPECT_NEAR(x.grad().abs().sum().item<double>(), 1.0, 1e-5);
 }
 
 }  // namespace

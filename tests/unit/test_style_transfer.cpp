@@ -112,6 +112,94 @@ TEST_F(StyleTransferTest, lbfgs_lowers_the_style_loss) {
   EXPECT_LE(result.image_rgb01.max().item<float>(), 1.0F);
 }
 
+class StyleLossKindTest : public StyleTransferTest,
+                          public ::testing::WithParamInterface<StyleLossKind> {};
+
+TEST_P(StyleLossKindTest, lbfgs_lowers_the_chosen_style_loss) {
+  config_.style_loss = GetParam();
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  std::optional<LossBreakdown> first;
+  const auto result = transfer.run(content_, targets, config_, {}, [&](const IterationReport& r) {
+    if (!first) first = r.losses;
+  });
+  ASSERT_TRUE(first.has_value());
+  EXPECT_GT(first->style, 0.0);
+  EXPECT_LT(result.final_losses.style, 0.5 * first->style);
+}
+
+INSTANTIATE_TEST_SUITE_P(kinds, StyleLossKindTest,
+                         ::testing::Values(StyleLossKind::kGram, StyleLossKind::kMeanCov,
+                                           StyleLossKind::kW2));
+
+TEST_F(StyleTransferTest, style_loss_kinds_measure_differently) {
+  // Same images, same weights: the first evaluation's style loss depends on the kind.
+  config_.iterations = 1;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  std::map<StyleLossKind, double> first;
+  for (auto kind : {StyleLossKind::kGram, StyleLossKind::kMeanCov, StyleLossKind::kW2}) {
+    config_.style_loss = kind;
+    transfer.run(content_, targets, config_, {},
+                 [&](const IterationReport& r) { first[kind] = r.losses->style; });
+  }
+  EXPECT_NE(first[StyleLossKind::kGram], first[StyleLossKind::kW2]);
+  EXPECT_NE(first[StyleLossKind::kGram], first[StyleLossKind::kMeanCov]);
+  EXPECT_NE(first[StyleLossKind::kMeanCov], first[StyleLossKind::kW2]);
+}
+
+TEST_F(StyleTransferTest, style_targets_hold_consistent_mean_and_covariance) {
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  ASSERT_EQ(targets.means.size(), targets.grams.size());
+  for (std::size_t l = 0; l < targets.grams.size(); ++l) {
+    const auto& mean = targets.means[l];
+    const auto expected = targets.grams[l] - mean.unsqueeze(2) * mean.unsqueeze(1);
+    EXPECT_TRUE(at::allclose(targets.covariances[l], expected, 1e-4, 1e-3));
+    const auto root = targets.covariance_sqrts[l];
+    EXPECT_TRUE(at::allclose(at::bmm(root, root), targets.covariances[l], 1e-2,
+                             1e-3 * targets.covariances[l].abs().max().item<double>()));
+  }
+}
+
+TEST(effective_layer_weights_test, normalize_weights_divides_by_channels) {
+  const std::vector<PlannedLayer> layers = {{"relu1_1", 1, 0.5}, {"relu2_1", 6, 0.5}};
+  const auto plain = effective_layer_weights(layers, {64, 128}, false);
+  EXPECT_DOUBLE_EQ(plain[0], 0.5);
+  EXPECT_DOUBLE_EQ(plain[1], 0.5);
+  const auto normalised = effective_layer_weights(layers, {64, 128}, true);
+  EXPECT_DOUBLE_EQ(normalised[0], 2.0 / 3.0);  // 1/64 : 1/128 = 2 : 1
+  EXPECT_DOUBLE_EQ(normalised[1], 1.0 / 3.0);
+}
+
+TEST_F(StyleTransferTest, normalized_weights_change_the_loss_balance) {
+  config_.iterations = 1;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  double plain = 0.0;
+  double normalised = 0.0;
+  transfer.run(content_, targets, config_, {},
+               [&](const IterationReport& r) { plain = r.losses->style; });
+  config_.normalize_weights = true;
+  transfer.run(content_, targets, config_, {},
+               [&](const IterationReport& r) { normalised = r.losses->style; });
+  EXPECT_GT(plain, 0.0);
+  EXPECT_NE(plain, normalised);
+}
+
+TEST_F(StyleTransferTest, normalized_gradients_still_lower_the_loss_with_lbfgs) {
+  config_.normalize_gradients = true;
+  config_.iterations = 15;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  std::optional<LossBreakdown> first;
+  const auto result = transfer.run(content_, targets, config_, {}, [&](const IterationReport& r) {
+    if (!first) first = r.losses;
+  });
+  ASSERT_TRUE(first.has_value());
+  EXPECT_LT(result.final_losses.total, 0.8 * first->total);
+}
+
 TEST_F(StyleTransferTest, adam_lowers_the_style_loss_and_stays_in_range) {
   config_.optimizer = OptimizerKind::kAdam;
   config_.iterations = 15;

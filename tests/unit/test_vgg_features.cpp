@@ -87,6 +87,37 @@ TEST(vgg_features_test, average_pooling_changes_deep_features_only) {
   EXPECT_FALSE(torch::allclose(max_out[1], avg_out[1]));  // after pool1
 }
 
+TEST(vgg_features_test, bf16_network_returns_fp32_features_close_to_fp32) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  torch::manual_seed(1);
+  const auto image = torch::rand({1, 3, 32, 32});
+  const auto reference = model.extract(image, {1, 11});
+  model.set_compute_dtype(at::kBFloat16);
+  auto x = image.clone().requires_grad_(true);
+  const auto reduced = model.extract(x, {1, 11});
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    EXPECT_EQ(reduced[i].scalar_type(), at::kFloat);
+    const double error = (reduced[i] - reference[i]).norm().item<double>();
+    EXPECT_LT(error, 0.05 * reference[i].norm().item<double>()) << "layer " << i;
+  }
+  reduced[1].sum().backward();
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_EQ(x.grad().scalar_type(), at::kFloat);
+  EXPECT_GT(x.grad().abs().sum().item<double>(), 0.0);
+  model.set_compute_dtype(at::kFloat);
+  EXPECT_TRUE(at::allclose(model.extract(image, {11})[0], reference[1]));
+}
+
+TEST(vgg_features_test, rejects_unsupported_compute_dtype) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  try {
+    model.set_compute_dtype(at::kInt);
+    FAIL() << "int accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "unsupported network dtype Int");
+  }
+}
+
 TEST(vgg_features_test, model_errors_name_the_file) {
   test::TempDir dir;
   EXPECT_EQ(load_error(dir.file("none.pt")),
