@@ -34,6 +34,8 @@ inline constexpr double kDefaultLbfgsLearningRate = 1.0;
 inline constexpr double kDefaultAdamLearningRate = 0.02;
 inline constexpr int kMinSizePxForConfig = 16;  ///< VGG needs a few pixels after pooling
 inline constexpr int kMaxSizePx = 16384;
+/// --measure compares images at this longest side, whatever size made them.
+inline constexpr int kDefaultMeasureSizePx = 512;
 
 /// Every tunable of one style-transfer run. Loss normalisation (see README "Loss weights"):
 /// each content layer's loss is the mean squared feature error divided by the mean square of

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <stylize/resize.hpp>  // kMinImageSidePx, resize_longest_side
 
 #include <cstdint>
 #include <string>
@@ -8,8 +9,6 @@
 
 namespace stylize {
 
-/// The smallest side, in pixels, any loaded or resized image may have.
-inline constexpr int kMinImageSidePx = 16;
 /// Images with more pixels than this (read from the header where possible, before decoding) are
 /// refused: decoding them would take gigabytes before any downscaling.
 inline constexpr std::uint64_t kMaxDecodedPixels = 250'000'000;
@@ -39,10 +38,6 @@ at::Tensor load_image_rgb01(const std::string& path, int max_side_px);
 
 /// As load_image_rgb01, but resized to exactly width_px x height_px (used for --init PATH).
 at::Tensor load_image_rgb01_exact(const std::string& path, int width_px, int height_px);
-
-/// Resizes a [1,3,H,W] image tensor bilinearly (with antialiasing on downscale via area
-/// averaging) so its longest side is max_side_px.
-at::Tensor resize_longest_side(const at::Tensor& image_rgb01, int max_side_px);
 
 /// Throws OutputError when path cannot be written: unknown or unsupported extension, missing
 /// parent directory, a directory at that path, or a directory that refuses new files. Creates

@@ -9,12 +9,14 @@
 #include <stylize/errors.hpp>
 #include <stylize/image_io.hpp>
 #include <stylize/memory.hpp>
+#include <stylize/quality.hpp>
 #include <stylize/style_transfer.hpp>
 #include <stylize/version.hpp>
 #include <stylize/vgg_features.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <unistd.h>
@@ -154,6 +156,13 @@ void add_options(CLI::App& app, CliOptions& o) {
   app.add_flag("--fit-memory", o.fit_memory,
                "Lower --size to the largest size whose estimated peak memory fits");
   app.add_flag("--list-layers", o.list_layers, "List the model's layers and exit");
+  app.add_option("--measure", o.measure_paths,
+                 "Make nothing: score these images against --content and --style (one JSON "
+                 "line each: content and style distance, style ratio to the untouched photo)")
+      ->expected(1, -1);
+  app.add_option("--measure-size", o.measure_size_px,
+                 "Longest side, in px, at which --measure compares all images")
+      ->capture_default_str();
   app.add_flag_function(
       "-q,--quiet", [&o](std::int64_t) { o.verbosity = -1; }, "Only warnings and errors");
   app.add_flag_function(
@@ -194,6 +203,35 @@ StyleConfig resolve_config(const CliOptions& o) {
 }
 
 namespace {
+
+/// --measure: one JSON line per image with its distances from the content and the style.
+void measure_images(std::ostream& out, const CliOptions& o, VggFeatures& model,
+                    const c10::Device& device) {
+  if (o.content_paths.size() != 1) {
+    throw ConfigError("--measure needs exactly one --content image (got " +
+                      std::to_string(o.content_paths.size()) + ")");
+  }
+  if (o.style_paths.empty()) throw ConfigError("--measure needs at least one --style image");
+  // The yardstick is fixed: max pooling and fp32, whatever the run that made the images used.
+  model.set_average_pooling(false);
+  model.set_compute_dtype(at::kFloat);
+  // Native sizes: measure_quality resizes every image the same way.
+  const auto content = load_image_rgb01(o.content_paths.front(), 0);
+  std::vector<at::Tensor> styles;
+  for (const auto& path : o.style_paths) styles.push_back(load_image_rgb01(path, 0));
+  for (const auto& path : o.measure_paths) {
+    const auto scores = measure_quality(model, device, content, styles, o.config.style_blend,
+                                        load_image_rgb01(path, 0), o.measure_size_px);
+    nlohmann::ordered_json line;
+    line["image"] = path;
+    line["measure_size_px"] = o.measure_size_px;
+    line["content_distance"] = scores.content_distance;
+    line["style_distance"] = scores.style_distance;
+    line["style_ratio"] = scores.style_ratio();
+    line["photo_style_distance"] = scores.photo_style_distance;
+    out << line.dump() << '\n' << std::flush;
+  }
+}
 
 void list_layers(std::ostream& out, const VggFeatures& model, const StyleConfig& config) {
   const LayerPlan plan = plan_layers(model.layer_names(), config);
@@ -474,7 +512,8 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
   // Cheap checks first, so a typo fails in milliseconds, not after loading the model.
   StyleConfig config = resolve_config(o);
   WorkPlan plan_of_work;
-  if (!o.list_layers) {
+  const bool makes_images = !o.list_layers && o.measure_paths.empty();
+  if (makes_images) {
     plan_of_work = plan_work(o, config);
     if (o.dry_run) {
       print_work_list(out, plan_of_work);
@@ -498,7 +537,7 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
   const c10::Device device = resolve_device(o.device);
   const PrecisionSetup precision = configure_precision(device, config.precision);
   if (!precision.notice.empty()) log.warn("{}", precision.notice);
-  if (device.is_cpu() && !o.list_layers) {
+  if (device.is_cpu() && makes_images) {
     const double gflops = measure_cpu_matmul_gflops();
     log.debug("matrix product: {:.0f} GFLOP/s", gflops);
     if (gflops < kSlowMatmulGflops) {
@@ -527,6 +566,10 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
   }
   if (o.list_layers) {
     list_layers(out, model, config);
+    return kExitOk;
+  }
+  if (!o.measure_paths.empty()) {
+    measure_images(out, o, model, device);
     return kExitOk;
   }
 

@@ -54,6 +54,8 @@ struct CliOptions {
   std::string max_memory;  ///< empty: what the device has available
   bool fit_memory = false;
   bool list_layers = false;
+  std::vector<std::string> measure_paths;  ///< --measure: score these images, make nothing
+  int measure_size_px = kDefaultMeasureSizePx;
   int verbosity = 0;  ///< -1 quiet, 0 normal, 1 verbose
 };
 

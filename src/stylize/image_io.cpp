@@ -186,13 +186,6 @@ cv::Mat resize_to_float01(const cv::Mat& image, int width_px, int height_px) {
   return out;
 }
 
-std::pair<int, int> longest_side_size(int width, int height, int max_side_px) {
-  if (max_side_px <= 0) return {width, height};
-  const double scale = static_cast<double>(max_side_px) / std::max(width, height);
-  return {std::max(1, static_cast<int>(std::lround(width * scale))),
-          std::max(1, static_cast<int>(std::lround(height * scale)))};
-}
-
 void check_min_size(const std::string& path, int width, int height, int max_side_px) {
   if (std::min(width, height) >= kMinImageSidePx) return;
   std::string how = max_side_px > 0 ? " after resizing to " + std::to_string(max_side_px) + " px"
@@ -277,18 +270,6 @@ at::Tensor load_image_rgb01(const std::string& path, int max_side_px) {
 at::Tensor load_image_rgb01_exact(const std::string& path, int width_px, int height_px) {
   return to_tensor_rgb01(
       resize_to_float01(decode(read_file_bytes(path), path).bgr, width_px, height_px));
-}
-
-at::Tensor resize_longest_side(const at::Tensor& image_rgb01, int max_side_px) {
-  const auto height = static_cast<int>(image_rgb01.size(2));
-  const auto width = static_cast<int>(image_rgb01.size(3));
-  const auto [new_width, new_height] = longest_side_size(width, height, max_side_px);
-  if (new_width == width && new_height == height) return image_rgb01;
-  if (new_width < width) {
-    return at::adaptive_avg_pool2d(image_rgb01, {new_height, new_width});
-  }
-  return at::upsample_bicubic2d(image_rgb01, {new_height, new_width}, /*align_corners=*/false)
-      .clamp(0.0, 1.0);
 }
 
 void check_output_writable(const std::string& path) {

@@ -1,5 +1,5 @@
 #include <stylize/errors.hpp>
-#include <stylize/image_io.hpp>
+#include <stylize/resize.hpp>
 #include <stylize/losses.hpp>
 #include <stylize/style_transfer.hpp>
 #include <stylize/vgg_features.hpp>

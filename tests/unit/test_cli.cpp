@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <torch/cuda.h>
 
@@ -288,6 +289,34 @@ TEST_F(CliRunTest, errors_give_one_line_an_exit_code_and_no_output) {
     EXPECT_FALSE(fs::exists(out)) << c.message;
   }
   EXPECT_EQ(files_in_dir(), 3U) << "nothing but the two inputs and the empty directory";
+}
+
+TEST_F(CliRunTest, measure_scores_images_as_json_lines) {
+  const auto made = dir_.file("made.png");
+  auto run = run_cli(with(tiny_args(made), {"-n", "8"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  run = run_cli({"--measure", dir_.file("photo.png"), made, "--content", dir_.file("photo.png"),
+                 "--style", dir_.file("style.jpg"), "--model", test::random_model_path(),
+                 "--measure-size", "32"});
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  const auto lines = test::lines_of(run.out);
+  ASSERT_EQ(lines.size(), 2U) << run.out;
+  const auto photo = nlohmann::json::parse(lines[0]);
+  const auto stylized = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(photo["image"], dir_.file("photo.png"));
+  EXPECT_EQ(photo["measure_size_px"], 32);
+  EXPECT_NEAR(photo["content_distance"].get<double>(), 0.0, 1e-9);
+  EXPECT_DOUBLE_EQ(photo["style_ratio"].get<double>(), 1.0);
+  EXPECT_EQ(stylized["image"], made);
+  EXPECT_GT(stylized["content_distance"].get<double>(), 0.0);
+  EXPECT_LT(stylized["style_ratio"].get<double>(), 1.0);
+  EXPECT_EQ(files_in_dir(), 3U) << "measuring writes nothing";
+
+  run = run_cli({"--measure", made, "--style", dir_.file("style.jpg"), "--model",
+                 test::random_model_path()});
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_EQ(test::lines_of(run.err).back(),
+            "stylize: error: --measure needs exactly one --content image (got 0)");
 }
 
 TEST_F(CliRunTest, memory_budget_is_checked_before_the_run) {
