@@ -14,6 +14,8 @@ matrix costs 2*C^2*H*W forward and twice that backward. Pooling, ReLU and the lo
 For VGG-19 to relu5_1 at 512x512 this gives 405 GFLOP.
 
   scripts/bench_perf.py [--model FILE] [--sizes 256,512,1024] [--iterations 8] [--reps 3]
+      [--variant NAME=VAR=VALUE[,VAR=VALUE]] ...  (stylize again under other environments, e.g.
+      --variant glibc-default=STYLIZE_MALLOC=default to compare heap settings)
 """
 import argparse
 import json
@@ -51,20 +53,21 @@ def measure_ceiling(threads):
     return float(subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
-def timed(cmd):
+def timed(cmd, env=None):
     """Runs cmd under /usr/bin/time; returns (stdout, peak RSS in MiB)."""
-    result = subprocess.run(["/usr/bin/time", "-f", "RSS_KB %M"] + cmd, capture_output=True, text=True)
+    result = subprocess.run(["/usr/bin/time", "-f", "RSS_KB %M"] + cmd, capture_output=True, text=True,
+                            env=dict(os.environ, **(env or {})))
     if result.returncode != 0:
         sys.exit(f"bench_perf: {' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
     rss = [l for l in result.stderr.splitlines() if l.startswith("RSS_KB")][-1]
     return result.stdout, int(rss.split()[1]) / 1024
 
 
-def run_stylize(args, size):
+def run_stylize(args, size, env=None):
     out, rss = timed([args.binary, "-c", args.content, "-s", args.style, "--model", args.model,
                       "--size", str(size), "-n", str(args.iterations), "--seed", "1",
                       "--print-every", "1", "--progress-json", "-", "-q", "-o",
-                      os.path.join(args.tmp, "bench.png")])
+                      os.path.join(args.tmp, "bench.png")], env)
     elapsed = [e["elapsed_s"] for e in map(json.loads, out.splitlines()) if e["type"] == "iteration"]
     gaps = [b - a for a, b in zip(elapsed, elapsed[1:])]
     return statistics.median(gaps), rss
@@ -89,6 +92,8 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--binary", default=os.path.join(ROOT, "build", "stylize"))
     parser.add_argument("--no-reference", action="store_true", help="time stylize only")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=VAR=VALUE[,...]",
+                        help="also time stylize with these environment variables")
     args = parser.parse_args()
     args.tmp = os.path.join(ROOT, "build")
 
@@ -100,25 +105,33 @@ def main():
     deepest = max(names.index(n) for n in style_layers + [content_layer])
     del model
 
+    variants = {}
+    for spec in args.variant:
+        name, _, assignments = spec.partition("=")
+        variants["stylize " + name] = dict(a.split("=", 1) for a in assignments.split(",") if a)
+    impls = ["stylize", "python"] + list(variants)
     ceiling = measure_ceiling(args.threads)
     print(f"ceiling: {ceiling:.1f} GFLOP/s (4096^3 sgemm through torch, {args.threads} threads)")
     rows = []
     for size in map(int, args.sizes.split(",")):
-        times = {"stylize": [], "python": []}
-        rss = {"stylize": [], "python": []}
+        times = {impl: [] for impl in impls}
+        rss = {impl: [] for impl in impls}
         for rep in range(args.reps):
-            order = ["stylize", "python"] if rep % 2 == 0 else ["python", "stylize"]
+            order = impls if rep % 2 == 0 else impls[::-1]
             for impl in order:
                 if impl == "python" and args.no_reference:
                     continue
-                t, r = (run_stylize if impl == "stylize" else run_reference)(args, size)
+                if impl == "python":
+                    t, r = run_reference(args, size)
+                else:
+                    t, r = run_stylize(args, size, variants.get(impl))
                 times[impl].append(t)
                 rss[impl].append(r)
-                print(f"  {size} px rep {rep + 1}: {impl:8s} {t:.3f} s/iteration, peak RSS {r:.0f} MiB",
+                print(f"  {size} px rep {rep + 1}: {impl:16s} {t:.3f} s/iteration, peak RSS {r:.0f} MiB",
                       flush=True)
         # The benchmark images are square, so H = W = size.
         gflop = flops_per_iteration(names, size, size, deepest, style_layers) / 1e9
-        for impl in ("stylize", "python"):
+        for impl in impls:
             if not times[impl]:
                 continue
             t = statistics.median(times[impl])

@@ -17,16 +17,19 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CANDIDATES = [
-    ("coarse-to-fine 1/4 -> 1, 300 + 150/scale", ["--min-size", "{q}", "--initial-iterations", "300", "-n", "150"]),
-    ("coarse-to-fine 1/4 -> 1, 150 + 100/scale", ["--min-size", "{q}", "--initial-iterations", "150", "-n", "100"]),
-    ("coarse-to-fine 1/2 -> 1, 300 + 150", ["--min-size", "{h}", "--initial-iterations", "300", "-n", "150"]),
-]
+CANDIDATES = {
+    "c2f-q": ("coarse-to-fine 1/4 -> 1, 300 + 150/scale", ["--min-size", "{q}", "--initial-iterations", "300", "-n", "150"]),
+    "c2f-q-short": ("coarse-to-fine 1/4 -> 1, 150 + 100/scale", ["--min-size", "{q}", "--initial-iterations", "150", "-n", "100"]),
+    "c2f-h": ("coarse-to-fine 1/2 -> 1, 300 + 150", ["--min-size", "{h}", "--initial-iterations", "300", "-n", "150"]),
+    "warm": ("single scale from the style's colours (--init style-colors), 300", ["--init", "style-colors", "-n", "300"]),
+    "warm-c2f-q": ("style colours + coarse-to-fine 1/4 -> 1, 300 + 150/scale", ["--init", "style-colors", "--min-size", "{q}", "--initial-iterations", "300", "-n", "150"]),
+}
 
 
-def run(args, extra):
+def run(args, extra, name="ttq"):
+    out_dir = args.keep or os.path.join(ROOT, "build")
     cmd = [args.binary, "-c", args.content, "-s", args.style, "--size", str(args.size), "--seed", "1",
-           "--print-every", "1", "--progress-json", "-", "-q", "-o", os.path.join(ROOT, "build", "ttq.png")]
+           "--print-every", "1", "--progress-json", "-", "-q", "-o", os.path.join(out_dir, name + ".png")]
     if args.model:
         cmd += ["--model", args.model]
     out = subprocess.run(cmd + extra, capture_output=True, text=True)
@@ -54,20 +57,31 @@ def main():
     parser.add_argument("--baseline-iterations", type=int, default=300)
     parser.add_argument("--model", default=None)
     parser.add_argument("--binary", default=os.path.join(ROOT, "build", "stylize"))
+    parser.add_argument("--candidates", default="c2f-q,c2f-q-short,c2f-h,warm,warm-c2f-q",
+                        help="comma list of: " + ", ".join(CANDIDATES))
+    parser.add_argument("--keep", metavar="DIR", help="keep each result as DIR/<candidate>.png "
+                        "(baseline.png for the baseline), e.g. to score them with stylize --measure")
+    parser.add_argument("--baseline", metavar="LOSS,SECONDS",
+                        help="reuse a baseline measured earlier instead of running it")
     args = parser.parse_args()
 
-    base = run(args, ["-n", str(args.baseline_iterations)])
-    bar = min(loss for _, _, loss in base)
-    base_time = next(t for t, _, loss in base if loss <= bar)
+    if args.baseline:
+        bar, base_time = (float(x) for x in args.baseline.split(","))
+        base = [(base_time, True, bar)]
+    else:
+        base = run(args, ["-n", str(args.baseline_iterations)], "baseline")
+        bar = min(loss for _, _, loss in base)
+        base_time = next(t for t, _, loss in base if loss <= bar)
     print(f"baseline: single-scale L-BFGS, {args.baseline_iterations} iterations at {args.size} px: "
           f"best loss {bar:.4f} reached after {base_time:.1f} s")
     print()
     print("| setting | time to the baseline's loss | speed-up | final loss | total time |")
     print("|---|---|---|---|---|")
     print(f"| single scale, {args.baseline_iterations} iterations | {base_time:.1f} s | 1.00x | {bar:.4f} | {base[-1][0]:.1f} s |")
-    for name, extra in CANDIDATES:
+    for key in args.candidates.split(","):
+        name, extra = CANDIDATES[key]
         extra = [x.format(q=args.size // 4, h=args.size // 2) for x in extra]
-        trace = run(args, extra)
+        trace = run(args, extra, key)
         full = [(t, loss) for t, at_full, loss in trace if at_full]
         reached = next((t for t, loss in full if loss <= bar), None)
         best = min(loss for _, loss in full)

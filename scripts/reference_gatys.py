@@ -5,7 +5,10 @@ Loads the same TorchScript model file (same weights, preprocessing and layer nam
 images the same way (longest side = --size; style at the same size), uses the same layers and
 the same loss normalisation (relative squared errors; Gram / (H W); mean squared TV) and L-BFGS
 with a strong-Wolfe line search, counting one iteration per loss evaluation. Prints one JSON line:
-{"per_iteration_s": median seconds per evaluation after the first, "final_loss": ...}.
+{"per_iteration_s": median seconds per evaluation after the first, "total_s": first evaluation
+to last, targets included, "final_loss": ...}. --synthetic uses the images of
+stylize_engine_check (a ramp and seeded noise at --size x --size), for machines without our images;
+--device cuda runs it on a GPU.
 """
 import argparse
 import json
@@ -27,8 +30,10 @@ def load(path, size):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
-    parser.add_argument("--content", required=True)
-    parser.add_argument("--style", required=True)
+    parser.add_argument("--content")
+    parser.add_argument("--style")
+    parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0)
@@ -37,10 +42,13 @@ def main():
     parser.add_argument("--tv-weight", type=float, default=0.5)
     parser.add_argument("--lbfgs-history", type=int, default=20)
     args = parser.parse_args()
+    if not args.synthetic and not (args.content and args.style):
+        parser.error("give --content and --style, or --synthetic")
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    model = torch.jit.load(args.model).eval()
+    device = torch.device(args.device)
+    model = torch.jit.load(args.model, map_location=device).eval()
     names = list(model.layer_names)
     layers = list(model.features.children())
     content_layers = ["relu4_2"] if "relu4_2" in names else ["relu3_2"]
@@ -62,8 +70,16 @@ def main():
         f = f.reshape(n, c, h * w)
         return f @ f.transpose(1, 2) / (h * w)
 
-    content = load(args.content, args.size)
-    style = load(args.style, args.size)
+    start = time.perf_counter()
+    if args.synthetic:
+        torch.manual_seed(0)
+        n = args.size
+        content = torch.linspace(0, 1, n).view(1, 1, 1, n).expand(1, 3, n, n).clone()
+        style = torch.rand(1, 3, n, n)
+    else:
+        content = load(args.content, args.size)
+        style = load(args.style, args.size)
+    content, style = content.to(device), style.to(device)
     with torch.no_grad():
         content_targets = {n: features(content)[n] for n in content_layers}
         style_targets = {n: gram(f) for n, f in features(style).items() if n in style_layers}
@@ -91,7 +107,8 @@ def main():
     optimizer.step(closure)
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     print(json.dumps({"per_iteration_s": statistics.median(gaps) if gaps else None,
-                      "iterations": len(stamps), "final_loss": min(losses)}))
+                      "iterations": len(stamps), "total_s": stamps[-1] - start,
+                      "final_loss": min(losses), "device": str(device)}))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <vector>
+
 namespace stylize {
 
 /// --preserve-colors modes.
@@ -19,6 +21,10 @@ at::Tensor keep_content_colours(const at::Tensor& stylized_rgb01, const at::Tens
 /// reference_rgb01 (any size): x' = Cr^1/2 Cs^-1/2 (x - ms) + mr, then clamped to [0,1].
 at::Tensor match_colour_statistics(const at::Tensor& source_rgb01,
                                    const at::Tensor& reference_rgb01);
+
+/// As above, with the statistics of all the references' pixels together (any sizes).
+at::Tensor match_colour_statistics(const at::Tensor& source_rgb01,
+                                   const std::vector<at::Tensor>& references_rgb01);
 
 /// RGB [1,3,H,W] in [0,1] to YCbCr (BT.601, full range, Cb/Cr centred on 0.5), and back.
 at::Tensor rgb_to_ycbcr(const at::Tensor& rgb01);

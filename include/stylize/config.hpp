@@ -8,7 +8,10 @@
 namespace stylize {
 
 enum class OptimizerKind { kLbfgs, kAdam };
-enum class InitKind { kContent, kNoise, kImage };
+/// The starting image. kStyleColours: the photo recoloured to the style's colour mean and
+/// covariance (the caller passes it as the init tensor, like kImage): a warm start that spares
+/// L-BFGS the first iterations it would spend shifting colours.
+enum class InitKind { kContent, kNoise, kImage, kStyleColours };
 /// How a style layer's features are compared with the style's (README "Style losses").
 enum class StyleLossKind {
   kGram,     ///< Gatys: relative error of the Gram matrix (second moments)

@@ -71,6 +71,10 @@ struct ParsedArgs {
   std::optional<std::string> print_and_exit;
 };
 
+/// Sets glibc's heap policy for tensor-sized blocks (README "Memory") unless the environment has
+/// STYLIZE_MALLOC=default. run_main calls it first, before anything is allocated.
+void tune_heap();
+
 /// Parses args (without the program name). Throws UsageError for bad arguments.
 ParsedArgs parse_args(const std::vector<std::string>& args);
 

@@ -65,4 +65,11 @@ at::Tensor match_colour_statistics(const at::Tensor& source_rgb01,
       .clamp(0.0, 1.0);
 }
 
+at::Tensor match_colour_statistics(const at::Tensor& source_rgb01,
+                                   const std::vector<at::Tensor>& references_rgb01) {
+  std::vector<at::Tensor> pixels;
+  for (const auto& reference : references_rgb01) pixels.push_back(reference.reshape({1, 3, 1, -1}));
+  return match_colour_statistics(source_rgb01, at::cat(pixels, 3));
+}
+
 }  // namespace stylize

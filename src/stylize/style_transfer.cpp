@@ -381,6 +381,7 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
       break;
     }
     case InitKind::kImage:
+    case InitKind::kStyleColours:
       if (!init_rgb01.defined() || init_rgb01.sizes() != content.sizes()) {
         throw ConfigError("init image must have the content image's size");
       }

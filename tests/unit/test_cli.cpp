@@ -7,6 +7,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <torch/cuda.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -289,6 +291,39 @@ TEST_F(CliRunTest, errors_give_one_line_an_exit_code_and_no_output) {
     EXPECT_FALSE(fs::exists(out)) << c.message;
   }
   EXPECT_EQ(files_in_dir(), 3U) << "nothing but the two inputs and the empty directory";
+}
+
+TEST(cli_heap_test, tensor_sized_blocks_get_their_own_mapping) {
+  tune_heap();
+  // glibc's own mmap threshold rises to the size of a freed mapped block (up to 32 MiB), so
+  // without tune_heap the second 16 MiB block would come from the heap. With it, every block
+  // from 1 MiB up is its own mapping, and smaller ones come from the heap.
+  constexpr std::size_t kLarge = std::size_t{16} << 20U;
+  const auto mapped_before = mallinfo2().hblks;
+  void* volatile first = std::malloc(kLarge);  // volatile: the compiler may not elide the pair
+  EXPECT_EQ(mallinfo2().hblks, mapped_before + 1);
+  std::free(first);
+  void* volatile second = std::malloc(kLarge);
+  EXPECT_EQ(mallinfo2().hblks, mapped_before + 1);
+  void* volatile small = std::malloc(std::size_t{256} << 10U);
+  EXPECT_EQ(mallinfo2().hblks, mapped_before + 1);
+  std::free(small);
+  std::free(second);
+  EXPECT_EQ(mallinfo2().hblks, mapped_before);
+}
+
+TEST_F(CliRunTest, style_colors_init_starts_from_the_styles_palette) {
+  // One iteration barely moves the image: the output shows where each run started.
+  auto run = run_cli(with(tiny_args(dir_.file("content.png")), {"-n", "1"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  run = run_cli(with(tiny_args(dir_.file("warm.png")), {"-n", "1", "--init", "style-colors"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  const auto style_mean = load_image_rgb01(dir_.file("style.jpg"), 32).mean({0, 2, 3});
+  auto distance = [&](const std::string& name) {
+    return (load_image_rgb01(dir_.file(name), 0).mean({0, 2, 3}) - style_mean).norm().item<float>();
+  };
+  EXPECT_LT(distance("warm.png"), 0.03F);
+  EXPECT_LT(distance("warm.png"), 0.5F * distance("content.png"));
 }
 
 TEST_F(CliRunTest, measure_scores_images_as_json_lines) {

@@ -45,5 +45,19 @@ TEST(colour_test, statistics_mode_matches_mean_and_covariance) {
   EXPECT_TRUE(at::allclose(rc, fc, 5e-2, 2e-3)) << rc << fc;
 }
 
+TEST(colour_test, statistics_of_several_references_are_pooled) {
+  const auto source = at::rand({1, 3, 16, 16});
+  auto patch = [](float r, float g, float b, int64_t h, int64_t w) {
+    return at::tensor({r, g, b}).view({1, 3, 1, 1}) + 0.05 * at::rand({1, 3, h, w});
+  };
+  // Same pixel count each, so the pooled mean is the average: (0.4, 0.3, 0.4) + 0.025 noise.
+  const auto mean =
+      match_colour_statistics(source, {patch(0.6F, 0.3F, 0.3F, 8, 8), patch(0.2F, 0.3F, 0.5F, 4, 16)})
+          .mean({0, 2, 3});
+  EXPECT_NEAR(mean[0].item<double>(), 0.425, 0.01);
+  EXPECT_NEAR(mean[1].item<double>(), 0.325, 0.01);
+  EXPECT_NEAR(mean[2].item<double>(), 0.425, 0.01);
+}
+
 }  // namespace
 }  // namespace stylize
