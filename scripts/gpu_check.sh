@@ -37,9 +37,18 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 echo "== build (engine only, against this PyTorch's LibTorch)"
 prefix="${TORCH_PREFIX:-$("$python" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')}"
 generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
-cmake -S "$root" -B "$build" "${generator[@]}" -DSTYLIZE_ENGINE_ONLY=ON -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_STANDARD="${CXX_STANDARD:-17}" >/dev/null
-cmake --build "$build" --target stylize_engine_check -j "$(nproc)" | tail -n 3
+build_engine() {
+  cmake -S "$root" -B "$build" "${generator[@]}" -DSTYLIZE_ENGINE_ONLY=ON -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_STANDARD="$1" >/dev/null &&
+    cmake --build "$build" --target stylize_engine_check -j "$(nproc)" > "$build/build.log" 2>&1
+}
+# C++17 first; a newer LibTorch may want C++20.
+if ! build_engine "${CXX_STANDARD:-17}"; then
+  tail -n 20 "$build/build.log"
+  echo "retrying with C++20"
+  build_engine 20 || { tail -n 40 "$build/build.log"; exit 1; }
+fi
+tail -n 2 "$build/build.log"
 model="$build/vgg19-random.pt"
 [ -f "$model" ] || "$python" "$root/scripts/export_vgg19.py" --random-init --seed 7 --output "$model"
 
