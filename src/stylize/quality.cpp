@@ -37,11 +37,7 @@ QualityScores measure_quality(VggFeatures& model, const c10::Device& device,
   const auto content = resize_longest_side(content_rgb01, size_px).to(device);
   // Resized the way the content was, then (if its aspect differs slightly) to the same shape.
   auto image = resize_longest_side(image_rgb01.to(at::kFloat), size_px);
-  if (image.sizes() != content.sizes()) {
-    image = at::upsample_bicubic2d(image, {content.size(2), content.size(3)},
-                                   /*align_corners=*/false)
-                .clamp(0.0, 1.0);
-  }
+  if (image.sizes() != content.sizes()) image = upsample_to(image, content.size(2), content.size(3));
   image = image.to(device);
   std::vector<int> indices;
   for (const auto& layer : plan.content) indices.push_back(layer.index);

@@ -22,7 +22,11 @@ at::Tensor resize_longest_side(const at::Tensor& image_rgb01, int max_side_px) {
   if (new_width < width) {
     return at::adaptive_avg_pool2d(image_rgb01, {new_height, new_width});
   }
-  return at::upsample_bicubic2d(image_rgb01, {new_height, new_width}, /*align_corners=*/false)
+  return upsample_to(image_rgb01, new_height, new_width);
+}
+
+at::Tensor upsample_to(const at::Tensor& image_rgb01, std::int64_t height, std::int64_t width) {
+  return at::upsample_bicubic2d(image_rgb01, {height, width}, /*align_corners=*/false)
       .clamp(0.0, 1.0);
 }
 

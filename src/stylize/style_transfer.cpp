@@ -76,13 +76,6 @@ struct LossTerms {
   }
 };
 
-/// Bicubic resize of an RGB [1,3,H,W] image in [0,1] to exactly height x width (clamped: bicubic
-/// overshoots).
-at::Tensor upsample_to(const at::Tensor& image_rgb01, std::int64_t height, std::int64_t width) {
-  return at::upsample_bicubic2d(image_rgb01, {height, width}, /*align_corners=*/false)
-      .clamp(0.0, 1.0);
-}
-
 /// One style layer's loss (README "Style losses"). Each is 1 to 2 when the features are all zero,
 /// so style weights mean about the same for every kind.
 at::Tensor style_layer_loss(StyleLossKind kind, const at::Tensor& features,
@@ -97,14 +90,9 @@ at::Tensor style_layer_loss(StyleLossKind kind, const at::Tensor& features,
     return relative_mse(mean, targets.means[i], targets.mean_mean_squares[i]) +
            relative_mse(cov, targets.covariances[i], targets.covariance_mean_squares[i]);
   }
-  // W2 is homogeneous (scaling the features by a scales it by a^2), so compute it on statistics
-  // scaled by 1/tr(G_t): the result is the normalised loss directly, and the Newton-Schulz
-  // products stay near 1 instead of sinking into subnormal floats (which slowed a random model's
-  // tiny deep activations down 100x).
-  const auto scale = targets.second_moment_traces[i].reciprocal();
-  const auto root_scale = scale.sqrt();
-  return gaussian_w2(mean * root_scale, cov * scale, targets.means[i] * root_scale,
-                     targets.covariances[i] * scale, targets.covariance_sqrts[i] * root_scale);
+  return gaussian_w2(mean, cov, targets.means[i], targets.covariances[i],
+                     targets.covariance_sqrts[i]) /
+         targets.second_moment_traces[i];
 }
 
 }  // namespace
