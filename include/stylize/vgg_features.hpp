@@ -4,6 +4,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,15 @@ class VggFeatures {
   /// deepest requested layer only and returns the activations of layer_indices, in that order.
   std::vector<at::Tensor> extract(const at::Tensor& image_rgb01,
                                   const std::vector<int>& layer_indices);
+
+  /// Receives (position in layer_indices, activation [N,C,H,W] fp32).
+  using LayerCallback = std::function<void(std::size_t, const at::Tensor&)>;
+  /// As above, but hands each requested activation to on_layer as soon as its layer has run
+  /// (in network order). A loss built inside on_layer enters the autograd graph right after its
+  /// layer, so the backward pass computes that loss's gradient just when the chain rule reaches
+  /// the layer, instead of first computing every layer's and holding them all.
+  void extract(const at::Tensor& image_rgb01, const std::vector<int>& layer_indices,
+               const LayerCallback& on_layer);
 
  private:
   struct Impl;

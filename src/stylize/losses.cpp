@@ -9,13 +9,30 @@ namespace {
 constexpr double kMinMeanSquare = 1e-8;
 }  // namespace
 
-at::Tensor gram_matrix(const at::Tensor& features) {
-  const auto n = features.size(0);
-  const auto c = features.size(1);
-  const auto hw = features.size(2) * features.size(3);
-  const auto flat = features.reshape({n, c, hw});
-  return at::bmm(flat, flat.transpose(1, 2)) / static_cast<double>(hw);
-}
+namespace {
+/// G = F F^T / hw with a hand-written backward: dF = (dG + dG^T) F / hw, one activation-sized
+/// product. Autograd's own bmm backward treats F and F^T as two inputs: two activation-sized
+/// gradients, then a third for their sum, and half as many FLOPs again.
+class GramMatrix : public torch::autograd::Function<GramMatrix> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& features) {
+    const auto hw = features.size(2) * features.size(3);
+    const auto flat = features.reshape({features.size(0), features.size(1), hw});
+    ctx->save_for_backward({features});
+    return at::bmm(flat, flat.transpose(1, 2)) / static_cast<double>(hw);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto features = ctx->get_saved_variables()[0];
+    const auto hw = features.size(2) * features.size(3);
+    const auto flat = features.reshape({features.size(0), features.size(1), hw});
+    const auto symmetric = (grads[0] + grads[0].transpose(1, 2)) / static_cast<double>(hw);
+    return {at::bmm(symmetric, flat).view(features.sizes())};
+  }
+};
+}  // namespace
+
+at::Tensor gram_matrix(const at::Tensor& features) { return GramMatrix::apply(features); }
 
 at::Tensor mean_square(const at::Tensor& target) {
   return target.square().mean().clamp_min(kMinMeanSquare);

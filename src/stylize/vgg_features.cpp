@@ -1,6 +1,7 @@
 #include <stylize/errors.hpp>
 #include <stylize/vgg_features.hpp>
 
+#include <torch/autograd.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -14,6 +15,25 @@ constexpr int64_t kSupportedFormatVersion = 1;
 const char* const kExportHint = "make one with scripts/export_vgg19.py";
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+/// 2x2 max pooling (stride 2) that keeps no indices for the backward pass: it saves its input,
+/// which the ReLU before it keeps alive anyway, and finds the maxima again when the gradient
+/// arrives. ATen's own keeps an int64 index per output value, twice the output's size (63 MB of
+/// the activations autograd holds at 512 px).
+class MaxPool2x2 : public torch::autograd::Function<MaxPool2x2> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
+    ctx->save_for_backward({x});
+    return at::max_pool2d(x, {2, 2}, {2, 2});
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto x = ctx->get_saved_variables()[0];
+    const auto indices = std::get<1>(at::max_pool2d_with_indices(x, {2, 2}, {2, 2}));
+    return {at::max_pool2d_with_indices_backward(grads[0], x, {2, 2}, {2, 2}, {0, 0}, {1, 1},
+                                                 /*ceil_mode=*/false, indices)};
+  }
+};
 
 }  // namespace
 
@@ -161,9 +181,16 @@ void VggFeatures::set_compute_dtype(c10::ScalarType dtype) {
 
 std::vector<at::Tensor> VggFeatures::extract(const at::Tensor& image_rgb01,
                                              const std::vector<int>& layer_indices) {
-  if (layer_indices.empty()) return {};
-  const int last = *std::max_element(layer_indices.begin(), layer_indices.end());
   std::vector<at::Tensor> outputs(layer_indices.size());
+  extract(image_rgb01, layer_indices,
+          [&outputs](std::size_t j, const at::Tensor& features) { outputs[j] = features; });
+  return outputs;
+}
+
+void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>& layer_indices,
+                          const LayerCallback& on_layer) {
+  if (layer_indices.empty()) return;
+  const int last = *std::max_element(layer_indices.begin(), layer_indices.end());
   auto x = impl_->module.run_method("preprocess", image_rgb01).toTensor().to(impl_->compute_dtype);
   // The layers run as ATen ops rather than through the TorchScript interpreter. A ReLU after a
   // convolution runs in place when the convolution's own output is not requested: the
@@ -185,15 +212,13 @@ std::vector<at::Tensor> VggFeatures::extract(const at::Tensor& image_rgb01,
                                                                                   : at::relu(x);
         break;
       case LayerKind::kPool:
-        x = impl_->average_pooling ? at::avg_pool2d(x, {2, 2}, {2, 2})
-                                   : at::max_pool2d(x, {2, 2}, {2, 2});
+        x = impl_->average_pooling ? at::avg_pool2d(x, {2, 2}, {2, 2}) : MaxPool2x2::apply(x);
         break;
     }
     for (std::size_t j = 0; j < layer_indices.size(); ++j) {
-      if (layer_indices[j] == i) outputs[j] = x.to(at::kFloat);  // no copy when fp32
+      if (layer_indices[j] == i) on_layer(j, x.to(at::kFloat));  // no copy when fp32
     }
   }
-  return outputs;
 }
 
 }  // namespace stylize

@@ -25,6 +25,22 @@ TEST(losses_test, gram_matrix_is_independent_of_image_size) {
   EXPECT_TRUE(at::allclose(gram_matrix(small), gram_matrix(tiled), 1e-5, 1e-6));
 }
 
+TEST(losses_test, gram_matrix_gradient_matches_autograd_of_the_product) {
+  // gram_matrix has a hand-written backward; autograd through the plain product is the reference.
+  // The upstream gradient is deliberately not symmetric.
+  const auto features = at::rand({2, 5, 3, 4});
+  const auto upstream = at::randn({2, 5, 5});
+  const auto ours = features.clone().requires_grad_(true);
+  (gram_matrix(ours) * upstream).sum().backward();
+  const auto reference = features.clone().requires_grad_(true);
+  const auto flat = reference.reshape({2, 5, 12});
+  ((at::bmm(flat, flat.transpose(1, 2)) / 12.0) * upstream).sum().backward();
+  EXPECT_TRUE(at::allclose(ours.grad(), reference.grad(), 1e-5, 1e-6));
+  EXPECT_TRUE(at::allclose(
+      gram_matrix(features),
+      at::bmm(features.reshape({2, 5, 12}), features.reshape({2, 5, 12}).transpose(1, 2)) / 12.0));
+}
+
 TEST(losses_test, relative_mse_matches_hand_computation) {
   const auto target = at::tensor({1.0F, -1.0F, 2.0F, 0.0F});
   const auto x = at::tensor({2.0F, -1.0F, 0.0F, 1.0F});

@@ -76,6 +76,37 @@ TEST(vgg_features_test, network_weights_are_frozen_but_input_gradients_flow) {
   for (const auto& p : module.parameters()) EXPECT_FALSE(p.requires_grad());
 }
 
+TEST(vgg_features_test, input_gradient_matches_the_model_files_own_backward) {
+  // Our max pooling keeps no indices and finds the maxima again in the backward pass; ATen's
+  // (inside the TorchScript module) keeps them. The input gradients must agree, odd sizes too.
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  auto module = torch::jit::load(test::random_model_path());
+  const auto image = torch::rand({1, 3, 37, 26});
+  const auto ours = image.clone().requires_grad_(true);
+  const auto theirs = image.clone().requires_grad_(true);
+  const auto out = model.extract(ours, {35})[0];
+  const auto weights = torch::rand(out.sizes());
+  (out * weights).sum().backward();
+  (module.forward({theirs}).toTensor() * weights).sum().backward();
+  EXPECT_GT(theirs.grad().abs().sum().item<float>(), 0.0F);
+  EXPECT_TRUE(torch::allclose(ours.grad(), theirs.grad(), 1e-3, 1e-6))
+      << "max abs difference " << (ours.grad() - theirs.grad()).abs().max().item<float>();
+}
+
+TEST(vgg_features_test, callback_receives_layers_in_network_order) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  torch::NoGradGuard no_grad;
+  const auto image = torch::rand({1, 3, 32, 48});
+  const std::vector<int> layers{29, 1, 22};
+  const auto listed = model.extract(image, layers);
+  std::vector<std::size_t> order;
+  model.extract(image, layers, [&](std::size_t j, const at::Tensor& features) {
+    order.push_back(j);
+    EXPECT_TRUE(torch::equal(features, listed[j])) << "layer " << layers[j];
+  });
+  EXPECT_EQ(order, (std::vector<std::size_t>{1, 2, 0}));
+}
+
 TEST(vgg_features_test, average_pooling_changes_deep_features_only) {
   auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
   torch::NoGradGuard no_grad;
