@@ -3,6 +3,7 @@
 #include "batch.hpp"
 #include "interrupt.hpp"
 #include "progress.hpp"
+#include "tensor_heap.hpp"
 
 #include <stylize/colour.hpp>
 #include <stylize/device.hpp>
@@ -37,7 +38,7 @@ namespace {
 constexpr const char* kDefaultModelName = "vgg19.pt";
 constexpr const char* kDefaultOutput = "out.png";
 /// Heap blocks from this size up get their own mapping (see tune_heap).
-constexpr std::size_t kMmapThresholdBytes = std::size_t{1} << 20U;
+constexpr std::size_t kMmapThresholdBytes = kTensorMappingMinBytes;
 
 void add_options(CLI::App& app, CliOptions& o) {
   StyleConfig& c = o.config;
@@ -731,6 +732,8 @@ void tune_heap() {
   // sizes fragment it (about 300 MiB at 512 px). A fixed 1 MiB threshold gives every tensor its
   // own mapping, returned whole when freed: peak memory is then what is live at the peak.
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMmapThresholdBytes));
+  // Tensors likewise, through torch's allocator hook, with huge pages (fewer page faults).
+  install_tensor_heap();
 }
 
 int run_main(int argc, char** argv) {
