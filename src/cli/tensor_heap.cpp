@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <list>
+#include <mutex>
 #include <new>
 
 namespace stylize::cli {
@@ -22,22 +24,13 @@ constexpr std::size_t kPageBytes = 4096;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
-void deallocate(void* data) {
-  if (data == nullptr) return;
-  auto* header = static_cast<BlockHeader*>(data) - 1;
-  if (header->mapped_bytes == 0) {
-    std::free(header);
-  } else {
-    munmap(header, header->mapped_bytes);
-  }
-}
-
 /// README "Memory". Every iteration frees and reallocates the activations and gradients of the
-/// whole network (about 2 GB at 512 px). A block of its own mapping per tensor returns memory
-/// the moment a tensor dies, so peak RSS is what is live at the peak (glibc's heap instead
-/// fragments by ~400 MB at 512 px, and its default mapping threshold adapts too late). The
-/// price of fresh mappings is a page fault per 4 KiB touched; huge pages make that one per
-/// 2 MiB. No block is cached: the mapping is returned whole when the tensor dies.
+/// whole network (about 2 GB at 512 px), in the same sizes each time. Each large tensor gets a
+/// mapping of its own, so memory goes back when tensors die and peak RSS is what is live at the
+/// peak plus at most kIdleCapBytes of freed mappings kept for reuse (glibc's heap instead
+/// fragments by ~400 MB at 512 px). A fresh mapping costs a page fault and the kernel's zeroing
+/// per page touched; huge pages make the faults one per 2 MiB, and reusing a kept mapping of
+/// the right size avoids both.
 class TensorHeap final : public c10::Allocator {
  public:
   c10::DataPtr allocate(std::size_t nbytes) const override {
@@ -46,8 +39,14 @@ class TensorHeap final : public c10::Allocator {
   }
   c10::DeleterFnPtr raw_deleter() const override { return &deallocate; }
 
+  static TensorHeap& instance() {
+    // Lives as long as the process: every tensor's deleter refers to it.
+    static auto* heap = new TensorHeap();
+    return *heap;
+  }
+
  private:
-  static void* allocate_raw(std::size_t nbytes) {
+  void* allocate_raw(std::size_t nbytes) const {
     if (nbytes < kTensorMappingMinBytes) {
       void* base = nullptr;
       if (posix_memalign(&base, alignof(BlockHeader), nbytes + sizeof(BlockHeader)) != 0) {
@@ -59,6 +58,10 @@ class TensorHeap final : public c10::Allocator {
     // The tail past the last whole huge page stays in small pages, so nothing is faulted in
     // that the tensor does not use.
     const std::size_t bytes = round_up(nbytes + sizeof(BlockHeader), kPageBytes);
+    if (void* kept = take_idle(bytes)) return static_cast<BlockHeader*>(kept) + 1;
+    // No kept mapping fits: the computation has moved on to other sizes (from one network block
+    // to the next), so the kept ones would only add to the peak. Let them go.
+    release_idle(0);
     void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) throw std::bad_alloc();
     // Advice only: where transparent huge pages are off, small pages serve as before.
@@ -66,6 +69,59 @@ class TensorHeap final : public c10::Allocator {
     static_cast<BlockHeader*>(base)->mapped_bytes = bytes;
     return static_cast<BlockHeader*>(base) + 1;
   }
+
+  static void deallocate(void* data) {
+    if (data == nullptr) return;
+    auto* header = static_cast<BlockHeader*>(data) - 1;
+    if (header->mapped_bytes == 0) {
+      std::free(header);
+    } else {
+      instance().keep_or_unmap(header);
+    }
+  }
+
+  /// A kept mapping of exactly this size, most recently freed first; nullptr if none.
+  void* take_idle(std::size_t bytes) const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+      if ((*it)->mapped_bytes == bytes) {
+        void* base = *it;
+        idle_.erase(it);
+        idle_bytes_ -= bytes;
+        return base;
+      }
+    }
+    return nullptr;
+  }
+
+  void keep_or_unmap(BlockHeader* header) const {
+    const std::size_t bytes = header->mapped_bytes;
+    if (bytes > kIdleCapBytes) {
+      munmap(header, bytes);
+      return;
+    }
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      idle_.push_front(header);
+      idle_bytes_ += bytes;
+    }
+    release_idle(kIdleCapBytes);
+  }
+
+  /// Unmaps the least recently freed kept mappings until at most limit bytes remain.
+  void release_idle(std::size_t limit) const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    while (idle_bytes_ > limit && !idle_.empty()) {
+      BlockHeader* oldest = idle_.back();
+      idle_.pop_back();
+      idle_bytes_ -= oldest->mapped_bytes;
+      munmap(oldest, oldest->mapped_bytes);
+    }
+  }
+
+  mutable std::mutex mutex_;
+  mutable std::list<BlockHeader*> idle_;  ///< most recently freed first
+  mutable std::size_t idle_bytes_ = 0;
 };
 
 }  // namespace
@@ -73,10 +129,9 @@ class TensorHeap final : public c10::Allocator {
 void install_tensor_heap() {
   const char* mode = std::getenv("STYLIZE_MALLOC");
   if (mode != nullptr && std::strcmp(mode, "default") == 0) return;
-  // Lives as long as the process: every tensor's deleter refers to it. Priority above torch's
-  // default allocator (0), so later registrations of the default do not displace it.
-  static TensorHeap heap;
-  c10::SetCPUAllocator(&heap, /*priority=*/1);
+  // Priority above torch's default allocator (0), so later registrations of the default do not
+  // displace it.
+  c10::SetCPUAllocator(&TensorHeap::instance(), /*priority=*/1);
 }
 
 }  // namespace stylize::cli

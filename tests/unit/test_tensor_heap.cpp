@@ -48,14 +48,28 @@ std::optional<Mapping> mapping_of(const void* address) {
 
 constexpr std::size_t kHeaderBytes = 64;
 
-TEST(tensor_heap_test, large_tensors_get_a_mapping_of_their_own_returned_when_they_die) {
+std::uintptr_t header_of(const at::Tensor& tensor) {
+  return reinterpret_cast<std::uintptr_t>(tensor.data_ptr()) - kHeaderBytes;
+}
+
+/// Whether the mapping that started at header is still there.
+bool still_mapped(std::uintptr_t header) {
+  const auto mapping = mapping_of(reinterpret_cast<const void*>(header));
+  return mapping && mapping->start == header;
+}
+
+at::Tensor bytes_tensor(std::size_t bytes) {
+  return at::empty({static_cast<std::int64_t>(bytes)}, at::kByte);
+}
+
+TEST(tensor_heap_test, large_tensors_get_a_mapping_of_their_own_with_huge_pages) {
   tune_heap();  // what run_main does first
-  auto large = at::empty({8, 1024, 1024}, at::kByte);  // 8 MiB
-  const void* data = large.data_ptr();
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(data) % 64, 0U) << "64-byte aligned like torch's";
-  const auto mapping = mapping_of(data);
+  auto large = bytes_tensor(std::size_t{8} << 20U);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(large.data_ptr()) % 64, 0U)
+      << "64-byte aligned like torch's";
+  const auto mapping = mapping_of(large.data_ptr());
   ASSERT_TRUE(mapping.has_value());
-  EXPECT_EQ(mapping->start, reinterpret_cast<std::uintptr_t>(data) - kHeaderBytes);
+  EXPECT_EQ(mapping->start, header_of(large));
   EXPECT_EQ(mapping->end - mapping->start, (std::size_t{8} << 20U) + 4096)
       << "the tensor and its header, in whole 4 KiB pages";
   if (std::filesystem::exists("/sys/kernel/mm/transparent_hugepage/enabled")) {
@@ -64,11 +78,28 @@ TEST(tensor_heap_test, large_tensors_get_a_mapping_of_their_own_returned_when_th
   }
   large.fill_(1);
   EXPECT_EQ(large.sum().item<std::int64_t>(), std::int64_t{8} << 20U);
-  large = at::Tensor();
-  const auto after = mapping_of(data);
-  EXPECT_FALSE(after.has_value() &&
-               after->start == reinterpret_cast<std::uintptr_t>(data) - kHeaderBytes)
-      << "the mapping outlived its tensor";
+}
+
+TEST(tensor_heap_test, freed_mappings_are_reused_by_the_same_size_and_dropped_on_a_miss) {
+  tune_heap();
+  auto first = bytes_tensor(std::size_t{8} << 20U);
+  const auto header = header_of(first);
+  first = at::Tensor();
+  EXPECT_TRUE(still_mapped(header)) << "kept for reuse";
+  auto second = bytes_tensor(std::size_t{8} << 20U);
+  EXPECT_EQ(header_of(second), header) << "the kept mapping served the same size again";
+  second = at::Tensor();
+  const auto other = bytes_tensor(std::size_t{12} << 20U);  // no kept mapping of this size
+  EXPECT_FALSE(still_mapped(header)) << "a miss lets the kept mappings go";
+}
+
+TEST(tensor_heap_test, mappings_larger_than_the_cap_are_returned_at_once) {
+  tune_heap();
+  auto huge = bytes_tensor(kIdleCapBytes + (std::size_t{4} << 20U));
+  const auto header = header_of(huge);
+  EXPECT_TRUE(still_mapped(header));
+  huge = at::Tensor();
+  EXPECT_FALSE(still_mapped(header));
 }
 
 TEST(tensor_heap_test, small_tensors_come_from_the_heap) {
