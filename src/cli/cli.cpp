@@ -732,7 +732,8 @@ void tune_heap() {
   // sizes fragment it (about 300 MiB at 512 px). A fixed 1 MiB threshold gives every tensor its
   // own mapping, returned whole when freed: peak memory is then what is live at the peak.
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMmapThresholdBytes));
-  // Tensors likewise, through torch's allocator hook, with huge pages (fewer page faults).
+  // Tensors likewise, through torch's allocator hook, with huge pages and reuse by size
+  // (tensor_heap.hpp).
   install_tensor_heap();
 }
 
