@@ -727,10 +727,10 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 void tune_heap() {
   const char* mode = std::getenv("STYLIZE_MALLOC");
   if (mode != nullptr && std::string(mode) == "default") return;
-  // README "Memory". glibc serves blocks above a threshold that adapts upwards to 32 MiB from
-  // their own mappings, and smaller ones from its heap, where an iteration's activations of many
-  // sizes fragment it (about 300 MiB at 512 px). A fixed 1 MiB threshold gives every tensor its
-  // own mapping, returned whole when freed: peak memory is then what is live at the peak.
+  // README "Performance", the heap. glibc serves blocks above a threshold that adapts upwards to
+  // 32 MiB from their own mappings, and smaller ones from its heap, which blocks of many sizes
+  // fragment. A fixed 1 MiB threshold gives every large block its own mapping, returned whole
+  // when freed (images, OpenCV buffers).
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMmapThresholdBytes));
   // Tensors likewise, through torch's allocator hook, with huge pages and reuse by size
   // (tensor_heap.hpp).

@@ -24,13 +24,13 @@ constexpr std::size_t kPageBytes = 4096;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
-/// README "Memory". Every iteration frees and reallocates the activations and gradients of the
-/// whole network (about 2 GB at 512 px), in the same sizes each time. Each large tensor gets a
-/// mapping of its own, so memory goes back when tensors die and peak RSS is what is live at the
-/// peak plus at most kIdleCapBytes of freed mappings kept for reuse (glibc's heap instead
-/// fragments by ~400 MB at 512 px). A fresh mapping costs a page fault and the kernel's zeroing
-/// per page touched; huge pages make the faults one per 2 MiB, and reusing a kept mapping of
-/// the right size avoids both.
+/// README "Performance", the heap. Every iteration frees and reallocates the activations and
+/// gradients of the whole network (about 2 GB at 512 px), in the same sizes each time. Each large
+/// tensor gets a mapping of its own, so memory goes back when tensors die and peak RSS is what is
+/// live at the peak plus at most kIdleCapBytes of freed mappings kept for reuse (glibc's heap
+/// instead fragments by ~400 MB at 512 px). A fresh mapping costs a page fault and the kernel's
+/// zeroing per page touched; huge pages make the faults one per 2 MiB, and reusing a kept
+/// mapping of the right size avoids both.
 class TensorHeap final : public c10::Allocator {
  public:
   c10::DataPtr allocate(std::size_t nbytes) const override {

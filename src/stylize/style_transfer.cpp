@@ -407,8 +407,9 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
         return;
       }
       const auto i = j - content_count;
-      terms.style = terms.style + style_layer_weights[i] *
-                                      style_layer_loss(config.style_loss, loss_input(f), targets, i);
+      terms.style =
+          terms.style +
+          style_layer_weights[i] * style_layer_loss(config.style_loss, loss_input(f), targets, i);
     });
     terms.content = terms.content * content_weight;
     terms.style = terms.style * style_weight;
