@@ -37,8 +37,6 @@ namespace {
 
 constexpr const char* kDefaultModelName = "vgg19.pt";
 constexpr const char* kDefaultOutput = "out.png";
-/// Heap blocks from this size up get their own mapping (see tune_heap).
-constexpr std::size_t kMmapThresholdBytes = kTensorMappingMinBytes;
 
 void add_options(CLI::App& app, CliOptions& o) {
   StyleConfig& c = o.config;
@@ -330,6 +328,8 @@ struct Session {
   /// Style targets by (style set, style side in px, content for --preserve-colors stats):
   /// computed once, reused by every content image.
   std::map<std::tuple<std::size_t, int, std::string>, StyleTargets> targets;
+  /// Style images by style set for --init style-colors (only their colours are used): loaded once.
+  std::map<std::size_t, std::vector<at::Tensor>> init_palettes;
 };
 
 JobRecord record_for(const Job& job, const char* status) {
@@ -393,8 +393,10 @@ JobRecord run_job(Session& session, const Job& job, const std::string& label) {
     init = load_image_rgb01_exact(config.init_path, static_cast<int>(content.size(3)),
                                   static_cast<int>(content.size(2)));
   } else if (config.init == InitKind::kStyleColours) {
-    std::vector<at::Tensor> styles;
-    for (const auto& path : job.styles) styles.push_back(load_image_rgb01(path, config.size_px));
+    auto& styles = session.init_palettes[job.style_set];
+    if (styles.empty()) {
+      for (const auto& path : job.styles) styles.push_back(load_image_rgb01(path, config.size_px));
+    }
     init = match_colour_statistics(content, styles);
   }
   record.width_px = static_cast<int>(content.size(3));
@@ -614,7 +616,7 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
 
   const InterruptGuard interrupt;
   Session session{o,   config, model, plan, device, log, err, err_is_terminal, json.get(),
-                  interrupt, {}};
+                  interrupt, {}, {}};
   std::size_t done = 0;
   std::vector<int> failure_codes;
   bool interrupted = false;
@@ -731,7 +733,7 @@ void tune_heap() {
   // 32 MiB from their own mappings, and smaller ones from its heap, which blocks of many sizes
   // fragment. A fixed 1 MiB threshold gives every large block its own mapping, returned whole
   // when freed (images, OpenCV buffers).
-  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMmapThresholdBytes));
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kTensorMappingMinBytes));
   // Tensors likewise, through torch's allocator hook, with huge pages and reuse by size
   // (tensor_heap.hpp).
   install_tensor_heap();

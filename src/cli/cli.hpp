@@ -71,8 +71,10 @@ struct ParsedArgs {
   std::optional<std::string> print_and_exit;
 };
 
-/// Sets glibc's heap policy for tensor-sized blocks (README "Memory") unless the environment has
-/// STYLIZE_MALLOC=default. run_main calls it first, before anything is allocated.
+/// Sets the process's heap policy (README "Performance", the heap): glibc maps blocks from 1 MiB
+/// up on their own, and torch's CPU tensors come from the tensor heap (tensor_heap.hpp). Does
+/// nothing when the environment has STYLIZE_MALLOC=default. run_main calls it first, before
+/// anything is allocated.
 void tune_heap();
 
 /// Parses args (without the program name). Throws UsageError for bad arguments.

@@ -326,6 +326,22 @@ TEST_F(CliRunTest, style_colors_init_starts_from_the_styles_palette) {
   EXPECT_LT(distance("warm.png"), 0.5F * distance("content.png"));
 }
 
+TEST_F(CliRunTest, style_colors_init_serves_every_image_of_a_batch) {
+  // The style set's images are loaded once for the first job and reused by the second.
+  test::write_test_image(dir_.file("other.png"), 36, 48, 21);
+  const auto out_dir = dir_.file("out");
+  const auto run = run_cli({"--content", dir_.file("photo.png"), "--content", dir_.file("other.png"),
+                            "--style", dir_.file("style.jpg"), "--output-dir", out_dir, "--name",
+                            "{content}.png", "--model", test::random_model_path(), "--size", "32",
+                            "-n", "1", "--seed", "5", "--init", "style-colors"});
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  const auto style_mean = load_image_rgb01(dir_.file("style.jpg"), 32).mean({0, 2, 3});
+  for (const auto* name : {"photo.png", "other.png"}) {
+    const auto made = load_image_rgb01(out_dir + "/" + name, 0);
+    EXPECT_LT((made.mean({0, 2, 3}) - style_mean).norm().item<float>(), 0.03F) << name;
+  }
+}
+
 TEST_F(CliRunTest, measure_scores_images_as_json_lines) {
   const auto made = dir_.file("made.png");
   auto run = run_cli(with(tiny_args(made), {"-n", "8"}));
