@@ -12,9 +12,10 @@ levels move large areas at once), and prints the best loss after 10..300 evaluat
       [--history 100]
 """
 import argparse, json, os, sys, time
-import torch, torch.nn.functional as F
+import torch
+import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference_gatys import load
+from reference_gatys import load, objective
 
 p = argparse.ArgumentParser()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,23 +30,8 @@ p.add_argument("--history", type=int, default=20)
 a = p.parse_args()
 torch.set_num_threads(2)
 model = torch.jit.load(a.model).eval()
-names = list(model.layer_names); layers = list(model.features.children())
-cl = ["relu4_2"] if "relu4_2" in names else ["relu3_2"]
-sl = [n for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1") if n in names]
-wanted = {names.index(n) for n in cl + sl}; last = max(wanted)
-def feats(x):
-    out = {}; x = model.preprocess(x)
-    for i in range(last + 1):
-        x = layers[i](x)
-        if i in wanted: out[names[i]] = x
-    return out
-def gram(f):
-    n, c, h, w = f.shape; f = f.reshape(n, c, h * w); return f @ f.transpose(1, 2) / (h * w)
 content = load(a.content, a.size); style = load(a.style, a.size)
-with torch.no_grad():
-    ct = {n: feats(content)[n] for n in cl}
-    st = {n: gram(f) for n, f in feats(style).items() if n in sl}
-ms = lambda t: t.square().mean().clamp_min(1e-8)
+loss_of = objective(model, content, style)
 H, W = content.shape[2:]
 params = [content.clone().requires_grad_(True)]
 for k in range(1, a.levels + 1):
@@ -56,12 +42,6 @@ def compose():
     for k in range(1, len(params)):
         x = x + (a.gain ** k) * F.interpolate(params[k], size=(H, W), mode="bilinear", align_corners=False)
     return x
-def loss_of(x):
-    f = feats(x)
-    c = sum((f[n] - t).square().mean() / ms(t) for n, t in ct.items()) / len(cl)
-    s = sum((gram(f[n]) - t).square().mean() / ms(t) for n, t in st.items()) / len(sl)
-    tv = (x[..., 1:] - x[..., :-1]).square().mean() + (x[..., 1:, :] - x[..., :-1, :]).square().mean()
-    return c + 20.0 * s + 0.5 * tv
 opt = torch.optim.LBFGS(params, lr=1.0, max_iter=a.iterations, max_eval=a.iterations, history_size=a.history,
                         tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
 curve = []; best = [float("inf")]; t0 = time.perf_counter()

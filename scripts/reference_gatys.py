@@ -27,6 +27,47 @@ def load(path, size):
     return F.interpolate(image[None], size=(round(h * scale), round(w * scale)), mode="area")
 
 
+def objective(model, content, style, content_weight=1.0, style_weight=20.0, tv_weight=0.5):
+    """Computes the targets once and returns loss(image): the objective stylize minimises with its
+    default layers (relu4_2 content, or relu3_2 for a truncated model; relu1_1..relu5_1 style,
+    those the model has), relative squared errors, Gram / (H W) and mean squared TV."""
+    names = list(model.layer_names)
+    layers = list(model.features.children())
+    content_layers = ["relu4_2"] if "relu4_2" in names else ["relu3_2"]
+    style_layers = [n for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1") if n in names]
+    wanted = {names.index(n) for n in content_layers + style_layers}
+    last = max(wanted)
+
+    def features(x):
+        out = {}
+        x = model.preprocess(x)
+        for i in range(last + 1):
+            x = layers[i](x)
+            if i in wanted:
+                out[names[i]] = x
+        return out
+
+    def gram(f):
+        n, c, h, w = f.shape
+        f = f.reshape(n, c, h * w)
+        return f @ f.transpose(1, 2) / (h * w)
+
+    with torch.no_grad():
+        content_targets = {n: features(content)[n] for n in content_layers}
+        style_targets = {n: gram(f) for n, f in features(style).items() if n in style_layers}
+    ms = lambda t: t.square().mean().clamp_min(1e-8)
+
+    def loss(image):
+        f = features(image)
+        c = sum((f[n] - t).square().mean() / ms(t) for n, t in content_targets.items()) / len(content_layers)
+        s = sum((gram(f[n]) - t).square().mean() / ms(t) for n, t in style_targets.items()) / len(style_layers)
+        tv = (image[..., 1:] - image[..., :-1]).square().mean() + \
+             (image[..., 1:, :] - image[..., :-1, :]).square().mean()
+        return content_weight * c + style_weight * s + tv_weight * tv
+
+    return loss
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
@@ -49,27 +90,6 @@ def main():
 
     device = torch.device(args.device)
     model = torch.jit.load(args.model, map_location=device).eval()
-    names = list(model.layer_names)
-    layers = list(model.features.children())
-    content_layers = ["relu4_2"] if "relu4_2" in names else ["relu3_2"]
-    style_layers = [n for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1") if n in names]
-    wanted = {names.index(n) for n in content_layers + style_layers}
-    last = max(wanted)
-
-    def features(x):
-        out = {}
-        x = model.preprocess(x)
-        for i in range(last + 1):
-            x = layers[i](x)
-            if i in wanted:
-                out[names[i]] = x
-        return out
-
-    def gram(f):
-        n, c, h, w = f.shape
-        f = f.reshape(n, c, h * w)
-        return f @ f.transpose(1, 2) / (h * w)
-
     start = time.perf_counter()
     if args.synthetic:
         torch.manual_seed(0)
@@ -80,10 +100,7 @@ def main():
         content = load(args.content, args.size)
         style = load(args.style, args.size)
     content, style = content.to(device), style.to(device)
-    with torch.no_grad():
-        content_targets = {n: features(content)[n] for n in content_layers}
-        style_targets = {n: gram(f) for n, f in features(style).items() if n in style_layers}
-    ms = lambda t: t.square().mean().clamp_min(1e-8)
+    loss_of = objective(model, content, style, args.content_weight, args.style_weight, args.tv_weight)
     image = content.clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS([image], lr=1.0, max_iter=args.iterations, max_eval=args.iterations,
                                   history_size=args.lbfgs_history, tolerance_grad=0.0,
@@ -93,12 +110,7 @@ def main():
 
     def closure():
         optimizer.zero_grad()
-        f = features(image)
-        c = sum((f[n] - t).square().mean() / ms(t) for n, t in content_targets.items()) / len(content_layers)
-        s = sum((gram(f[n]) - t).square().mean() / ms(t) for n, t in style_targets.items()) / len(style_layers)
-        tv = (image[..., 1:] - image[..., :-1]).square().mean() + \
-             (image[..., 1:, :] - image[..., :-1, :]).square().mean()
-        loss = args.content_weight * c + args.style_weight * s + args.tv_weight * tv
+        loss = loss_of(image)
         loss.backward()
         stamps.append(time.perf_counter())
         losses.append(loss.item())
