@@ -21,6 +21,11 @@ enum class StyleLossKind {
 /// Arithmetic of the network's forward and backward pass; the image and the losses stay fp32.
 enum class Precision { kFp32, kTf32, kBf16, kFp16 };
 
+/// How the CPU computes the network's 3x3 convolutions. kAuto: Winograd (oneDNN, a quarter of
+/// the multiplications) for every layer it suits when this build and CPU have it and the
+/// network runs in fp32 on the CPU, else kDirect; kDirect: ATen's convolution, as PyTorch does.
+enum class ConvAlgorithm { kAuto, kDirect, kWinograd };
+
 /// A layer addressed by its name in the model (e.g. "relu4_2") with a relative weight.
 struct LayerWeight {
   std::string layer;
@@ -75,6 +80,7 @@ struct StyleConfig {
   /// runs without its line search, as in neural-style.
   bool normalize_gradients = false;
   Precision precision = Precision::kFp32;
+  ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
   InitKind init = InitKind::kContent;
   std::string init_path;     ///< the init image when init == kImage
   std::uint64_t seed = 0;    ///< the caller draws a random one and reports it when unset

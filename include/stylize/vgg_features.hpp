@@ -1,5 +1,7 @@
 #pragma once
 
+#include <stylize/config.hpp>
+
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
@@ -43,6 +45,13 @@ class VggFeatures {
   /// once). The input is cast on entry and extract() returns fp32 activations, so the losses and
   /// the image stay fp32 (mixed precision).
   void set_compute_dtype(c10::ScalarType dtype);
+
+  /// How the convolutions run (see ConvAlgorithm); kAuto unless set. Throws ConfigError for
+  /// kWinograd when the model is not on the CPU, the network does not run in fp32, or this build
+  /// or CPU has no Winograd convolutions (the message says which).
+  void set_conv_algorithm(ConvAlgorithm algorithm);
+  /// How many of the network's convolutions run as Winograd convolutions (the others: ATen).
+  [[nodiscard]] int winograd_layer_count() const;
 
   /// Runs the network on image_rgb01 ([N,3,H,W], RGB in [0,1], on the model's device) up to the
   /// deepest requested layer only and returns the activations of layer_indices, in that order.

@@ -121,6 +121,11 @@ void add_options(CLI::App& app, CliOptions& o) {
                  "Network arithmetic: fp32; tf32, fp16 (CUDA); bf16 (image and losses stay fp32)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}))
       ->capture_default_str();
+  app.add_option("--conv", o.conv,
+                 "CPU convolutions: winograd (oneDNN, ~1.5x faster where the CPU has AVX-512), "
+                 "direct (as PyTorch), auto (winograd where it runs)")
+      ->check(CLI::IsMember({"auto", "direct", "winograd"}))
+      ->capture_default_str();
   app.add_option("--content-weight", c.content_weight, "Weight of the content loss")
       ->capture_default_str();
   app.add_option("--style-weight", c.style_weight, "Weight of the style loss")
@@ -195,6 +200,9 @@ StyleConfig resolve_config(const CliOptions& o) {
                      : o.precision == "bf16" ? Precision::kBf16
                      : o.precision == "fp16" ? Precision::kFp16
                                              : Precision::kFp32;
+  config.conv_algorithm = o.conv == "direct"     ? ConvAlgorithm::kDirect
+                          : o.conv == "winograd" ? ConvAlgorithm::kWinograd
+                                                 : ConvAlgorithm::kAuto;
   if (o.init == "content") {
     config.init = InitKind::kContent;
   } else if (o.init == "noise") {
@@ -221,6 +229,7 @@ void measure_images(std::ostream& out, const CliOptions& o, VggFeatures& model,
   // The yardstick is fixed: max pooling and fp32, whatever the run that made the images used.
   model.set_average_pooling(false);
   model.set_compute_dtype(at::kFloat);
+  model.set_conv_algorithm(ConvAlgorithm::kDirect);
   // Native sizes: measure_quality resizes every image the same way.
   const auto content = load_image_rgb01(o.content_paths.front(), 0);
   std::vector<at::Tensor> styles;
@@ -572,8 +581,9 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
   VggFeatures model = VggFeatures::load(model_path, device);
   model.set_average_pooling(config.average_pooling);
   model.set_compute_dtype(precision.network_dtype);
-  log.debug("model {}: {} layers, {} convention", model_path, model.layer_names().size(),
-            model.convention());
+  model.set_conv_algorithm(config.conv_algorithm);
+  log.debug("model {}: {} layers, {} convention, {} Winograd convolutions", model_path,
+            model.layer_names().size(), model.convention(), model.winograd_layer_count());
   if (model.random_init()) {
     log.warn("model {} has RANDOM weights (made for tests): the output will not look stylized",
              model_path);

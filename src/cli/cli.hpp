@@ -46,6 +46,7 @@ struct CliOptions {
   std::string pooling = "max";
   std::string style_loss = "gram";
   std::string precision = "fp32";
+  std::string conv = "auto";
   std::string preserve_colors = "none";
   std::string init = "content";
   std::optional<std::uint64_t> seed;

@@ -1,5 +1,6 @@
 #include <stylize/errors.hpp>
 #include <stylize/vgg_features.hpp>
+#include <stylize/winograd_conv.hpp>
 
 #include <torch/autograd.h>
 #include <torch/script.h>
@@ -48,6 +49,12 @@ struct VggFeatures::Impl {
   std::vector<at::Tensor> compute_weights;  ///< conv_weights in compute_dtype
   std::vector<at::Tensor> compute_biases;
   c10::ScalarType compute_dtype = c10::ScalarType::Float;
+  ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
+  /// per layer; set for the convolutions that run as Winograd convolutions
+  std::vector<std::shared_ptr<WinogradConv3x3>> winograd;
+
+  /// Makes `winograd` agree with conv_algorithm, the device and compute_dtype.
+  void choose_convolutions();
   std::vector<std::string> names;
   std::unordered_map<std::string, int> index_by_name;
   std::string convention;
@@ -142,6 +149,7 @@ VggFeatures VggFeatures::load(const std::string& path, const c10::Device& device
   for (const auto& parameter : module.parameters()) parameter.requires_grad_(false);
   impl->compute_weights = impl->conv_weights;
   impl->compute_biases = impl->conv_biases;
+  impl->choose_convolutions();
   return VggFeatures(std::move(impl));
 }
 
@@ -177,6 +185,47 @@ void VggFeatures::set_compute_dtype(c10::ScalarType dtype) {
     impl_->compute_weights[k] = impl_->conv_weights[k].to(dtype);
     impl_->compute_biases[k] = impl_->conv_biases[k].to(dtype);
   }
+  impl_->choose_convolutions();
+}
+
+void VggFeatures::set_conv_algorithm(ConvAlgorithm algorithm) {
+  const auto previous = impl_->conv_algorithm;
+  impl_->conv_algorithm = algorithm;
+  try {
+    impl_->choose_convolutions();
+  } catch (const ConfigError&) {
+    impl_->conv_algorithm = previous;
+    impl_->choose_convolutions();
+    throw;
+  }
+}
+
+int VggFeatures::winograd_layer_count() const {
+  return static_cast<int>(std::count_if(impl_->winograd.begin(), impl_->winograd.end(),
+                                        [](const auto& conv) { return conv != nullptr; }));
+}
+
+void VggFeatures::Impl::choose_convolutions() {
+  winograd.assign(conv_weights.size(), nullptr);
+  if (conv_algorithm == ConvAlgorithm::kDirect) return;
+  const auto first = std::find_if(conv_weights.begin(), conv_weights.end(),
+                                  [](const at::Tensor& w) { return w.defined(); });
+  const bool on_cpu = first == conv_weights.end() || first->device().is_cpu();
+  std::string reason = !on_cpu ? "the model is not on the CPU"
+                       : compute_dtype != c10::ScalarType::Float
+                           ? "the network does not run in fp32"
+                           : WinogradConv3x3::unavailable_reason();
+  if (!reason.empty()) {
+    if (conv_algorithm == ConvAlgorithm::kWinograd) {
+      throw ConfigError("invalid conv algorithm winograd: " + reason);
+    }
+    return;
+  }
+  for (std::size_t k = 0; k < conv_weights.size(); ++k) {
+    const auto& w = conv_weights[k];
+    if (!w.defined() || !WinogradConv3x3::suits(w)) continue;  // the first layer does not
+    winograd[k] = WinogradConv3x3::create(w, conv_biases[k]);
+  }
 }
 
 std::vector<at::Tensor> VggFeatures::extract(const at::Tensor& image_rgb01,
@@ -204,8 +253,9 @@ void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>&
     const auto k = static_cast<std::size_t>(i);
     switch (impl_->kinds[k]) {
       case LayerKind::kConv:
-        x = at::conv2d(x, impl_->compute_weights[k], impl_->compute_biases[k], /*stride=*/1,
-                       /*padding=*/1);
+        x = impl_->winograd[k] ? impl_->winograd[k]->forward(x)
+                               : at::conv2d(x, impl_->compute_weights[k],
+                                            impl_->compute_biases[k], /*stride=*/1, /*padding=*/1);
         break;
       case LayerKind::kRelu:
         x = i > 0 && impl_->kinds[k - 1] == LayerKind::kConv && !requested(i - 1) ? at::relu_(x)

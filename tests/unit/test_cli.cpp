@@ -88,7 +88,7 @@ TEST(cli_parse_test, reads_every_option) {
                   "relu3_2", "--style-layers", "relu1_1:2,relu2_1", "--init", "noise", "--seed",
                   "123", "--device", "cpu", "--threads", "1", "--model", "m.pt", "--save-every",
                   "10", "--print-every", "5", "--style-loss", "w2", "--normalize-weights",
-                  "--normalize-gradients", "--precision", "bf16", "-v"})
+                  "--normalize-gradients", "--precision", "bf16", "--conv", "direct", "-v"})
           .options;
   EXPECT_EQ(o.style_paths, (std::vector<std::string>{"b.jpg", "c.png"}));
   EXPECT_EQ(o.config.style_blend, (std::vector<double>{2.0, 1.0}));
@@ -117,6 +117,10 @@ TEST(cli_parse_test, reads_every_option) {
   const auto config = resolve_config(o);
   EXPECT_EQ(config.style_loss, StyleLossKind::kW2);
   EXPECT_EQ(config.precision, Precision::kBf16);
+  EXPECT_EQ(config.conv_algorithm, ConvAlgorithm::kDirect);
+  EXPECT_EQ(resolve_config(parse_args({"--conv", "winograd"}).options).conv_algorithm,
+            ConvAlgorithm::kWinograd);
+  EXPECT_EQ(resolve_config(parse_args({}).options).conv_algorithm, ConvAlgorithm::kAuto);
   EXPECT_TRUE(config.normalize_weights);
   EXPECT_TRUE(config.normalize_gradients);
   EXPECT_EQ(resolve_config(parse_args({"--style-loss", "mean-cov"}).options).style_loss,
@@ -148,6 +152,7 @@ TEST(cli_parse_test, bad_arguments_are_usage_errors) {
   EXPECT_EQ(usage_error({"--size", "big"}), "Could not convert: --size = big");
   EXPECT_EQ(usage_error({"--style-loss", "l1"}), "--style-loss: l1 not in {gram,mean-cov,w2}");
   EXPECT_EQ(usage_error({"--precision", "fp8"}), "--precision: fp8 not in {fp32,tf32,bf16,fp16}");
+  EXPECT_EQ(usage_error({"--conv", "fft"}), "--conv: fft not in {auto,direct,winograd}");
 }
 
 TEST_F(CliRunTest, tiny_run_writes_the_output_and_a_summary) {
@@ -277,6 +282,9 @@ TEST_F(CliRunTest, errors_give_one_line_an_exit_code_and_no_output) {
        kExitUsage,
        "stylize: error: invalid precision fp16 on the CPU: it needs a CUDA device (use fp32, or "
        "bf16 on CPUs with bf16 instructions)"},
+      {{"--device", "cpu", "--precision", "bf16", "--conv", "winograd"},
+       kExitUsage,
+       "stylize: error: invalid conv algorithm winograd: the network does not run in fp32"},
       {{"--init", dir_.file("missing-init.png")},
        kExitInput,
        "stylize: error: cannot read image '" + dir_.file("missing-init.png") +

@@ -1,5 +1,6 @@
 #include <stylize/errors.hpp>
 #include <stylize/vgg_features.hpp>
+#include <stylize/winograd_conv.hpp>
 
 #include <gtest/gtest.h>
 #include <torch/script.h>
@@ -137,6 +138,49 @@ TEST(vgg_features_test, bf16_network_returns_fp32_features_close_to_fp32) {
   EXPECT_GT(x.grad().abs().sum().item<double>(), 0.0);
   model.set_compute_dtype(at::kFloat);
   EXPECT_TRUE(at::allclose(model.extract(image, {11})[0], reference[1]));
+}
+
+TEST(vgg_features_test, winograd_convolutions_agree_with_direct_ones) {
+  if (const auto reason = WinogradConv3x3::unavailable_reason(); !reason.empty()) {
+    GTEST_SKIP() << reason;
+  }
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  model.set_conv_algorithm(ConvAlgorithm::kDirect);
+  EXPECT_EQ(model.winograd_layer_count(), 0);
+  torch::manual_seed(5);
+  const auto image = torch::rand({1, 3, 36, 28});
+  const auto upstream = torch::rand({1, 512, 2, 1});
+  auto direct_input = image.clone().requires_grad_(true);
+  const auto direct = model.extract(direct_input, {11, 29});
+  (direct[1] * upstream).sum().backward();
+  model.set_conv_algorithm(ConvAlgorithm::kWinograd);
+  EXPECT_EQ(model.winograd_layer_count(), 15) << "every convolution but conv1_1 (3 channels in)";
+  auto winograd_input = image.clone().requires_grad_(true);
+  const auto winograd = model.extract(winograd_input, {11, 29});
+  (winograd[1] * upstream).sum().backward();
+  for (std::size_t i = 0; i < direct.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(winograd[i], direct[i], 1e-4, 1e-5)) << "layer " << i;
+  }
+  EXPECT_TRUE(torch::allclose(winograd_input.grad(), direct_input.grad(), 1e-3, 1e-6))
+      << "max abs difference "
+      << (winograd_input.grad() - direct_input.grad()).abs().max().item<float>();
+  model.set_conv_algorithm(ConvAlgorithm::kAuto);
+  EXPECT_EQ(model.winograd_layer_count(), 15) << "auto takes Winograd where it runs";
+}
+
+TEST(vgg_features_test, winograd_needs_fp32_on_the_cpu_and_auto_falls_back) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  model.set_compute_dtype(at::kBFloat16);
+  EXPECT_EQ(model.winograd_layer_count(), 0) << "auto: bf16 runs through ATen";
+  EXPECT_EQ(test::error_of([&] { model.set_conv_algorithm(ConvAlgorithm::kWinograd); }),
+            "invalid conv algorithm winograd: the network does not run in fp32");
+  model.set_compute_dtype(at::kFloat);
+  const auto reason = WinogradConv3x3::unavailable_reason();
+  EXPECT_EQ(model.winograd_layer_count(), reason.empty() ? 15 : 0);
+  if (!reason.empty()) {
+    EXPECT_EQ(test::error_of([&] { model.set_conv_algorithm(ConvAlgorithm::kWinograd); }),
+              "invalid conv algorithm winograd: " + reason);
+  }
 }
 
 TEST(vgg_features_test, rejects_unsupported_compute_dtype) {

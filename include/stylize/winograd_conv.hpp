@@ -1,0 +1,46 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+
+namespace stylize {
+
+/// A 3x3 convolution (stride 1, padding 1) with frozen fp32 weights on the CPU, computed with
+/// oneDNN's Winograd F(4x4, 3x3) kernels for the forward pass and for the input gradient: a
+/// quarter of the direct method's multiplications (README "Performance"). The weights are
+/// rearranged for both passes once, when a new input size is first seen.
+///
+/// The result of forward() takes part in autograd when its input requires grad. Its backward
+/// computes the gradient of the input only (the weights never get one) and keeps no activation:
+/// the gradient of a convolution's input depends on its weights alone.
+///
+/// Two builds of this interface exist: with oneDNN (libdnnl-dev, CMake option STYLIZE_WITH_ONEDNN)
+/// and without it, where unavailable_reason() says so and create() throws. Not thread-safe: one
+/// instance serves one run at a time.
+class WinogradConv3x3 {
+ public:
+  /// Why Winograd convolutions cannot run in this build or on this CPU; empty when they can.
+  [[nodiscard]] static std::string unavailable_reason();
+
+  /// True when weight's shape suits the kernels: [O,I,3,3] with O and I multiples of 16 (the
+  /// kernels' channel block; padding the first layer's 3 input channels costs more than
+  /// Winograd saves).
+  [[nodiscard]] static bool suits(const at::Tensor& weight) {
+    return weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 &&
+           weight.size(0) % kChannelBlock == 0 && weight.size(1) % kChannelBlock == 0;
+  }
+  static constexpr int64_t kChannelBlock = 16;
+
+  /// weight [O,I,3,3] and bias [O], fp32 on the CPU. Throws ConfigError carrying
+  /// unavailable_reason() when unavailable, or naming what is wrong when !suits(weight).
+  static std::shared_ptr<WinogradConv3x3> create(const at::Tensor& weight, const at::Tensor& bias);
+
+  virtual ~WinogradConv3x3() = default;
+
+  /// x [N,I,H,W] fp32 on the CPU; returns [N,O,H,W].
+  virtual at::Tensor forward(const at::Tensor& x) = 0;
+};
+
+}  // namespace stylize

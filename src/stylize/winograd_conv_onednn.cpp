@@ -1,0 +1,223 @@
+// WinogradConv3x3 through oneDNN (the build with libdnnl-dev; the other build is
+// winograd_conv_unavailable.cpp). Debian's LibTorch links this same libdnnl.so for its own
+// convolutions, which it always runs with oneDNN's direct algorithm.
+#include <stylize/errors.hpp>
+#include <stylize/winograd_conv.hpp>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <map>
+#include <tuple>
+
+namespace stylize {
+namespace {
+
+using dnnl::memory;
+using Dims = memory::dims;
+
+memory::desc plain_desc(const Dims& dims) {
+  return {dims, memory::data_type::f32,
+          dims.size() == 4 ? memory::format_tag::abcd : memory::format_tag::a};
+}
+memory::desc any_desc(const Dims& dims) {
+  return {dims, memory::data_type::f32, memory::format_tag::any};
+}
+
+/// A torch-owned buffer of desc's size (so it comes from torch's CPU allocator and is freed with
+/// the tensor) wrapped as oneDNN memory of that layout.
+struct Buffer {
+  at::Tensor storage;
+  memory mem;
+};
+Buffer allocate(const memory::desc& desc, const dnnl::engine& engine) {
+  const auto floats = static_cast<int64_t>((desc.get_size() + sizeof(float) - 1) / sizeof(float));
+  Buffer buffer{at::empty({std::max<int64_t>(floats, 1)}, at::kFloat), {}};
+  buffer.mem = memory(desc, engine, buffer.storage.data_ptr());
+  return buffer;
+}
+
+/// Memory in layout desc holding user's data: user itself when the layouts agree, else a
+/// reordered copy.
+Buffer to_layout(memory user, const memory::desc& desc, const dnnl::engine& engine,
+                 dnnl::stream& stream) {
+  if (user.get_desc() == desc) return {at::Tensor(), user};
+  auto buffer = allocate(desc, engine);
+  dnnl::reorder(user, buffer.mem).execute(stream, user, buffer.mem);
+  return buffer;
+}
+
+/// The primitives for one input shape.
+struct Plan {
+  dnnl::convolution_forward::primitive_desc forward_pd;
+  dnnl::convolution_backward_data::primitive_desc backward_pd;
+  dnnl::convolution_forward forward;
+  dnnl::convolution_backward_data backward;
+};
+
+class OneDnnWinograd final : public WinogradConv3x3,
+                             public std::enable_shared_from_this<OneDnnWinograd> {
+ public:
+  OneDnnWinograd(at::Tensor weight, at::Tensor bias)
+      : weight_(std::move(weight)), bias_(std::move(bias)) {}
+
+  at::Tensor forward(const at::Tensor& x) override;
+  at::Tensor input_gradient(const at::Tensor& grad_output);
+
+  /// Builds (or finds) the plan for this input shape; throws dnnl::error when oneDNN has no
+  /// Winograd kernel for it.
+  Plan& plan_for(int64_t batch, int64_t height, int64_t width);
+
+ private:
+  memory weight_memory() {
+    return {plain_desc({weight_.size(0), weight_.size(1), 3, 3}), engine_, weight_.data_ptr()};
+  }
+
+  dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
+  at::Tensor weight_;  ///< [O,I,3,3] contiguous fp32
+  at::Tensor bias_;    ///< [O] contiguous fp32
+  std::map<std::tuple<int64_t, int64_t, int64_t>, Plan> plans_;
+};
+
+/// The autograd node of OneDnnWinograd::forward: the input's gradient from the output's.
+class WinogradConvBackward final : public torch::autograd::Node {
+ public:
+  explicit WinogradConvBackward(std::shared_ptr<OneDnnWinograd> conv) : conv_(std::move(conv)) {}
+  [[nodiscard]] std::string name() const override { return "WinogradConv3x3Backward"; }
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
+    if (!grads[0].defined()) return {at::Tensor()};
+    return {conv_->input_gradient(grads[0])};
+  }
+
+ private:
+  std::shared_ptr<OneDnnWinograd> conv_;
+};
+
+Plan& OneDnnWinograd::plan_for(int64_t batch, int64_t height, int64_t width) {
+  const auto key = std::make_tuple(batch, height, width);
+  if (const auto found = plans_.find(key); found != plans_.end()) return found->second;
+  const Dims src{batch, weight_.size(1), height, width};
+  const Dims dst{batch, weight_.size(0), height, width};
+  const Dims weights{weight_.size(0), weight_.size(1), 3, 3};
+  const Dims one{1, 1};
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // scratch memory from torch, per call
+  dnnl::convolution_forward::primitive_desc forward_pd(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                      dnnl::algorithm::convolution_winograd, any_desc(src),
+                                      any_desc(weights), plain_desc({weight_.size(0)}),
+                                      any_desc(dst), one, one, one),
+      attr, engine_);
+  dnnl::convolution_backward_data::primitive_desc backward_pd(
+      dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_winograd,
+                                            any_desc(src), any_desc(weights), any_desc(dst),
+                                            one, one, one),
+      attr, engine_, forward_pd);
+  Plan plan{forward_pd, backward_pd, dnnl::convolution_forward(forward_pd),
+            dnnl::convolution_backward_data(backward_pd)};
+  return plans_.emplace(key, std::move(plan)).first->second;
+}
+
+at::Tensor OneDnnWinograd::forward(const at::Tensor& x) {
+  at::Tensor output;
+  {
+    const at::NoGradGuard no_grad;
+    const auto input = x.contiguous();
+    const auto n = input.size(0);
+    const auto h = input.size(2);
+    const auto w = input.size(3);
+    auto& plan = plan_for(n, h, w);
+    dnnl::stream stream(engine_);
+    output = at::empty({n, weight_.size(0), h, w}, input.options());
+    const memory user_src(plain_desc({n, input.size(1), h, w}), engine_, input.data_ptr());
+    memory user_dst(plain_desc({n, weight_.size(0), h, w}), engine_, output.data_ptr());
+    const memory bias(plain_desc({weight_.size(0)}), engine_, bias_.data_ptr());
+    const auto src = to_layout(user_src, plan.forward_pd.src_desc(), engine_, stream);
+    const auto weights = to_layout(weight_memory(), plan.forward_pd.weights_desc(), engine_, stream);
+    const bool dst_plain = plan.forward_pd.dst_desc() == user_dst.get_desc();
+    auto dst = dst_plain ? Buffer{at::Tensor(), user_dst}
+                         : allocate(plan.forward_pd.dst_desc(), engine_);
+    const auto scratch = allocate(plan.forward_pd.scratchpad_desc(), engine_);
+    plan.forward.execute(stream, {{DNNL_ARG_SRC, src.mem},
+                                  {DNNL_ARG_WEIGHTS, weights.mem},
+                                  {DNNL_ARG_BIAS, bias},
+                                  {DNNL_ARG_DST, dst.mem},
+                                  {DNNL_ARG_SCRATCHPAD, scratch.mem}});
+    if (!dst_plain) dnnl::reorder(dst.mem, user_dst).execute(stream, dst.mem, user_dst);
+    stream.wait();
+  }
+  if (torch::autograd::compute_requires_grad(x)) {
+    const std::shared_ptr<WinogradConvBackward> node(
+        new WinogradConvBackward(shared_from_this()), torch::autograd::deleteNode);
+    node->set_next_edges(torch::autograd::collect_next_edges(x));
+    torch::autograd::set_history(output, node);
+  }
+  return output;
+}
+
+at::Tensor OneDnnWinograd::input_gradient(const at::Tensor& grad_output) {
+  const at::NoGradGuard no_grad;
+  const auto grad = grad_output.contiguous();
+  const auto n = grad.size(0);
+  const auto h = grad.size(2);
+  const auto w = grad.size(3);
+  auto& plan = plan_for(n, h, w);
+  dnnl::stream stream(engine_);
+  auto grad_input = at::empty({n, weight_.size(1), h, w}, grad.options());
+  const memory user_diff_dst(plain_desc({n, weight_.size(0), h, w}), engine_, grad.data_ptr());
+  memory user_diff_src(plain_desc({n, weight_.size(1), h, w}), engine_, grad_input.data_ptr());
+  const auto diff_dst =
+      to_layout(user_diff_dst, plan.backward_pd.diff_dst_desc(), engine_, stream);
+  const auto weights =
+      to_layout(weight_memory(), plan.backward_pd.weights_desc(), engine_, stream);
+  const bool src_plain = plan.backward_pd.diff_src_desc() == user_diff_src.get_desc();
+  auto diff_src = src_plain ? Buffer{at::Tensor(), user_diff_src}
+                            : allocate(plan.backward_pd.diff_src_desc(), engine_);
+  const auto scratch = allocate(plan.backward_pd.scratchpad_desc(), engine_);
+  plan.backward.execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst.mem},
+                                 {DNNL_ARG_WEIGHTS, weights.mem},
+                                 {DNNL_ARG_DIFF_SRC, diff_src.mem},
+                                 {DNNL_ARG_SCRATCHPAD, scratch.mem}});
+  if (!src_plain) {
+    dnnl::reorder(diff_src.mem, user_diff_src).execute(stream, diff_src.mem, user_diff_src);
+  }
+  stream.wait();
+  return grad_input;
+}
+
+}  // namespace
+
+std::string WinogradConv3x3::unavailable_reason() {
+  try {
+    OneDnnWinograd probe(at::zeros({kChannelBlock, kChannelBlock, 3, 3}), at::zeros({kChannelBlock}));
+    probe.plan_for(1, 8, 8);
+    return {};
+  } catch (const dnnl::error&) {
+    return "oneDNN has no Winograd convolution for this CPU (it needs AVX-512)";
+  }
+}
+
+std::shared_ptr<WinogradConv3x3> WinogradConv3x3::create(const at::Tensor& weight,
+                                                         const at::Tensor& bias) {
+  if (!suits(weight)) {
+    throw ConfigError("Winograd convolution needs weights [O,I,3,3] with O and I multiples of " +
+                      std::to_string(kChannelBlock) + " (got " +
+                      c10::str(weight.sizes()) + ")");
+  }
+  if (bias.dim() != 1 || bias.size(0) != weight.size(0)) {
+    throw ConfigError("Winograd convolution needs a bias of " + std::to_string(weight.size(0)) +
+                      " values (got " + c10::str(bias.sizes()) + ")");
+  }
+  if (!weight.device().is_cpu() || weight.scalar_type() != at::kFloat) {
+    throw ConfigError("Winograd convolution runs on fp32 CPU tensors only");
+  }
+  if (auto reason = unavailable_reason(); !reason.empty()) throw ConfigError(reason);
+  return std::make_shared<OneDnnWinograd>(weight.detach().contiguous(),
+                                          bias.detach().contiguous());
+}
+
+}  // namespace stylize

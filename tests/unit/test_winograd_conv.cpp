@@ -1,0 +1,75 @@
+#include <stylize/errors.hpp>
+#include <stylize/winograd_conv.hpp>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "test_support.hpp"
+
+namespace stylize {
+namespace {
+
+/// Skips the test where this build or CPU has no Winograd convolutions.
+#define SKIP_WITHOUT_WINOGRAD()                                              \
+  do {                                                                       \
+    if (const auto reason = WinogradConv3x3::unavailable_reason();           \
+        !reason.empty()) {                                                   \
+      GTEST_SKIP() << reason;                                                \
+    }                                                                        \
+  } while (false)
+
+float max_relative_error(const at::Tensor& got, const at::Tensor& expected) {
+  return ((got - expected).abs().max() / expected.abs().max()).item<float>();
+}
+
+TEST(winograd_conv_test, forward_matches_atens_convolution) {
+  SKIP_WITHOUT_WINOGRAD();
+  torch::manual_seed(3);
+  const auto weight = torch::randn({48, 32, 3, 3}) * 0.1;
+  const auto bias = torch::randn({48});
+  const auto x = torch::randn({2, 32, 13, 10});  // batch of two, odd size, not a tile multiple
+  const auto conv = WinogradConv3x3::create(weight, bias);
+  const auto got = conv->forward(x);
+  const auto expected = at::conv2d(x, weight, bias, 1, 1);
+  ASSERT_EQ(got.sizes(), expected.sizes());
+  EXPECT_LT(max_relative_error(got, expected), 1e-5F);
+  EXPECT_FALSE(got.requires_grad()) << "no graph for an input without gradient";
+  const auto other_size = torch::randn({1, 32, 7, 21});  // a second plan in the same object
+  EXPECT_LT(max_relative_error(conv->forward(other_size), at::conv2d(other_size, weight, bias, 1, 1)),
+            1e-5F);
+}
+
+TEST(winograd_conv_test, input_gradient_matches_autograd_of_atens_convolution) {
+  SKIP_WITHOUT_WINOGRAD();
+  torch::manual_seed(4);
+  const auto weight = torch::randn({32, 64, 3, 3}) * 0.1;
+  const auto bias = torch::randn({32});
+  const auto image = torch::randn({1, 64, 11, 16});
+  const auto upstream = torch::randn({1, 32, 11, 16});
+  auto ours = image.clone().requires_grad_(true);
+  auto theirs = image.clone().requires_grad_(true);
+  const auto out = WinogradConv3x3::create(weight, bias)->forward(ours * 2.0);
+  ASSERT_TRUE(out.requires_grad());
+  EXPECT_EQ(out.grad_fn()->name(), "WinogradConv3x3Backward");
+  (out * upstream).sum().backward();
+  (at::conv2d(theirs * 2.0, weight, bias, 1, 1) * upstream).sum().backward();
+  ASSERT_TRUE(ours.grad().defined());
+  EXPECT_LT(max_relative_error(ours.grad(), theirs.grad()), 1e-5F);
+}
+
+TEST(winograd_conv_test, rejects_weights_it_cannot_run) {
+  SKIP_WITHOUT_WINOGRAD();
+  EXPECT_EQ(test::error_of([] { WinogradConv3x3::create(torch::zeros({64, 3, 3, 3}), torch::zeros({64})); }),
+            "Winograd convolution needs weights [O,I,3,3] with O and I multiples of 16 (got [64, 3, 3, 3])");
+  EXPECT_EQ(test::error_of([] { WinogradConv3x3::create(torch::zeros({16, 16, 3, 3}), torch::zeros({8})); }),
+            "Winograd convolution needs a bias of 16 values (got [8])");
+  EXPECT_EQ(test::error_of([] {
+              WinogradConv3x3::create(torch::zeros({16, 16, 3, 3}, torch::kDouble), torch::zeros({16}));
+            }),
+            "Winograd convolution runs on fp32 CPU tensors only");
+  EXPECT_FALSE(WinogradConv3x3::suits(torch::zeros({64, 64, 5, 5})));
+  EXPECT_TRUE(WinogradConv3x3::suits(torch::zeros({512, 256, 3, 3})));
+}
+
+}  // namespace
+}  // namespace stylize
