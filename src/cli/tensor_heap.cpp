@@ -4,12 +4,14 @@
 #include <c10/core/CPUAllocator.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <list>
 #include <mutex>
 #include <new>
+#include <utility>
 
 namespace stylize::cli {
 namespace {
@@ -25,12 +27,14 @@ constexpr std::size_t kPageBytes = 4096;
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
 /// README "Performance", the heap. Every iteration frees and reallocates the activations and
-/// gradients of the whole network (about 2 GB at 512 px), in the same sizes each time. Each large
-/// tensor gets a mapping of its own, so memory goes back when tensors die and peak RSS is what is
-/// live at the peak plus at most kIdleCapBytes of freed mappings kept for reuse (glibc's heap
-/// instead fragments by ~400 MB at 512 px). A fresh mapping costs a page fault and the kernel's
-/// zeroing per page touched; huge pages make the faults one per 2 MiB, and reusing a kept
-/// mapping of the right size avoids both.
+/// gradients of the whole network (about 2 GB at 512 px), in the same sizes each time, and the
+/// Winograd convolutions add transient buffers of other sizes. Each large tensor gets a mapping
+/// of its own, so memory goes back when tensors die and peak RSS is what is live at the peak plus
+/// at most kIdleCapBytes of freed mappings kept for reuse (glibc's heap instead fragments by
+/// ~400 MB at 512 px). A fresh mapping costs a page fault and the kernel's zeroing per page
+/// touched (7-13 % of a 512 px run's time when mappings were only reused by equal sizes); huge
+/// pages make the faults one per 2 MiB, and reusing a kept mapping avoids both: one of the same
+/// size as is, else the closest in size resized, which zeroes only what it grows by.
 class TensorHeap final : public c10::Allocator {
  public:
   c10::DataPtr allocate(std::size_t nbytes) const override {
@@ -38,6 +42,17 @@ class TensorHeap final : public c10::Allocator {
     return {data, data, &deallocate, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &deallocate; }
+
+  /// Unmaps the least recently freed kept mappings until at most limit bytes remain.
+  void release_idle(std::size_t limit) const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    while (idle_bytes_ > limit && !idle_.empty()) {
+      BlockHeader* oldest = idle_.back();
+      idle_.pop_back();
+      idle_bytes_ -= oldest->mapped_bytes;
+      munmap(oldest, oldest->mapped_bytes);
+    }
+  }
 
   static TensorHeap& instance() {
     // Lives as long as the process: every tensor's deleter refers to it.
@@ -58,14 +73,13 @@ class TensorHeap final : public c10::Allocator {
     // The tail past the last whole huge page stays in small pages, so nothing is faulted in
     // that the tensor does not use.
     const std::size_t bytes = round_up(nbytes + sizeof(BlockHeader), kPageBytes);
-    if (void* kept = take_idle(bytes)) return static_cast<BlockHeader*>(kept) + 1;
-    // No kept mapping fits: the computation has moved on to other sizes (from one network block
-    // to the next), so the kept ones would only add to the peak. Let them go.
-    release_idle(0);
-    void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED) throw std::bad_alloc();
-    // Advice only: where transparent huge pages are off, small pages serve as before.
-    if (bytes >= kHugePageBytes) madvise(base, bytes, MADV_HUGEPAGE);
+    void* base = reuse_idle(bytes);
+    if (base == nullptr) {
+      base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (base == MAP_FAILED) throw std::bad_alloc();
+      // Advice only: where transparent huge pages are off, small pages serve as before.
+      if (bytes >= kHugePageBytes) madvise(base, bytes, MADV_HUGEPAGE);
+    }
     static_cast<BlockHeader*>(base)->mapped_bytes = bytes;
     return static_cast<BlockHeader*>(base) + 1;
   }
@@ -80,17 +94,29 @@ class TensorHeap final : public c10::Allocator {
     }
   }
 
-  /// A kept mapping of exactly this size, most recently freed first; nullptr if none.
-  void* take_idle(std::size_t bytes) const {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = idle_.begin(); it != idle_.end(); ++it) {
-      if ((*it)->mapped_bytes == bytes) {
-        void* base = *it;
-        idle_.erase(it);
-        idle_bytes_ -= bytes;
-        return base;
+  /// A kept mapping for a block of bytes: one of exactly that size, most recently freed first;
+  /// else the one closest in size, resized (its pages that remain stay faulted in, so only
+  /// growth costs fresh zeroed pages); nullptr when none is kept.
+  void* reuse_idle(std::size_t bytes) const {
+    BlockHeader* taken = nullptr;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (idle_.empty()) return nullptr;
+      auto distance = [bytes](const BlockHeader* h) {
+        return h->mapped_bytes > bytes ? h->mapped_bytes - bytes : bytes - h->mapped_bytes;
+      };
+      auto best = idle_.begin();
+      for (auto it = idle_.begin(); it != idle_.end() && distance(*best) != 0; ++it) {
+        if (distance(*it) < distance(*best)) best = it;
       }
+      taken = *best;
+      idle_.erase(best);
+      idle_bytes_ -= taken->mapped_bytes;
     }
+    if (taken->mapped_bytes == bytes) return taken;
+    void* resized = mremap(taken, taken->mapped_bytes, bytes, MREMAP_MAYMOVE);
+    if (resized != MAP_FAILED) return resized;
+    munmap(taken, taken->mapped_bytes);
     return nullptr;
   }
 
@@ -108,23 +134,14 @@ class TensorHeap final : public c10::Allocator {
     release_idle(kIdleCapBytes);
   }
 
-  /// Unmaps the least recently freed kept mappings until at most limit bytes remain.
-  void release_idle(std::size_t limit) const {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    while (idle_bytes_ > limit && !idle_.empty()) {
-      BlockHeader* oldest = idle_.back();
-      idle_.pop_back();
-      idle_bytes_ -= oldest->mapped_bytes;
-      munmap(oldest, oldest->mapped_bytes);
-    }
-  }
-
   mutable std::mutex mutex_;
   mutable std::list<BlockHeader*> idle_;  ///< most recently freed first
   mutable std::size_t idle_bytes_ = 0;
 };
 
 }  // namespace
+
+void release_kept_tensor_mappings() { TensorHeap::instance().release_idle(0); }
 
 void install_tensor_heap() {
   const char* mode = std::getenv("STYLIZE_MALLOC");

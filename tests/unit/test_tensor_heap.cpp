@@ -52,10 +52,10 @@ std::uintptr_t header_of(const at::Tensor& tensor) {
   return reinterpret_cast<std::uintptr_t>(tensor.data_ptr()) - kHeaderBytes;
 }
 
-/// Whether the mapping that started at header is still there.
+/// Whether the address is still mapped (the kernel may have merged the block's mapping with a
+/// neighbour of the same kind into one range).
 bool still_mapped(std::uintptr_t header) {
-  const auto mapping = mapping_of(reinterpret_cast<const void*>(header));
-  return mapping && mapping->start == header;
+  return mapping_of(reinterpret_cast<const void*>(header)).has_value();
 }
 
 at::Tensor bytes_tensor(std::size_t bytes) {
@@ -80,17 +80,32 @@ TEST(tensor_heap_test, large_tensors_get_a_mapping_of_their_own_with_huge_pages)
   EXPECT_EQ(large.sum().item<std::int64_t>(), std::int64_t{8} << 20U);
 }
 
-TEST(tensor_heap_test, freed_mappings_are_reused_by_the_same_size_and_dropped_on_a_miss) {
+TEST(tensor_heap_test, freed_mappings_serve_their_size_or_are_resized_for_another) {
   tune_heap();
-  auto first = bytes_tensor(std::size_t{8} << 20U);
-  const auto header = header_of(first);
-  first = at::Tensor();
-  EXPECT_TRUE(still_mapped(header)) << "kept for reuse";
-  auto second = bytes_tensor(std::size_t{8} << 20U);
-  EXPECT_EQ(header_of(second), header) << "the kept mapping served the same size again";
-  second = at::Tensor();
-  const auto other = bytes_tensor(std::size_t{12} << 20U);  // no kept mapping of this size
-  EXPECT_FALSE(still_mapped(header)) << "a miss lets the kept mappings go";
+  release_kept_tensor_mappings();  // none left over from other tests
+  constexpr std::size_t kMiB = std::size_t{1} << 20U;
+  auto small = bytes_tensor(8 * kMiB);
+  small.fill_(7);
+  const auto small_header = header_of(small);
+  auto large = bytes_tensor(20 * kMiB);
+  const auto large_header = header_of(large);
+  small = at::Tensor();
+  large = at::Tensor();
+  EXPECT_TRUE(still_mapped(small_header)) << "kept for reuse";
+  EXPECT_TRUE(still_mapped(large_header)) << "kept for reuse";
+  auto again = bytes_tensor(8 * kMiB);
+  EXPECT_EQ(header_of(again), small_header)
+      << "the mapping of the same size served it, though the larger one was freed later";
+  again = at::Tensor();
+  const auto other = bytes_tensor(12 * kMiB);  // no kept mapping of this size
+  EXPECT_EQ(other.narrow(0, 0, 8 * kMiB).min().item<std::uint8_t>(), 7)
+      << "the 8 MiB mapping (closer in size than the 20 MiB one) was resized for it: the pages "
+         "it had keep their contents instead of being zeroed again";
+  EXPECT_EQ(other.narrow(0, 8 * kMiB, 4 * kMiB).max().item<std::uint8_t>(), 0)
+      << "what it grew by is fresh";
+  EXPECT_TRUE(still_mapped(large_header)) << "the other kept mapping stays for later";
+  release_kept_tensor_mappings();
+  EXPECT_FALSE(still_mapped(large_header));
 }
 
 TEST(tensor_heap_test, mappings_larger_than_the_cap_are_returned_at_once) {
