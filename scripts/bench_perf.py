@@ -11,15 +11,21 @@ FLOPs per iteration are counted analytically (see flops_per_iteration): every 3x
 to the deepest layer used costs 2*Cin*Cout*9*H*W for the forward pass and the same again for the
 input gradient (the weights are frozen, so there is no weight gradient); each style layer's Gram
 matrix costs 2*C^2*H*W forward and twice that backward. Pooling, ReLU and the losses are ignored.
-For VGG-19 to relu5_1 at 512x512 this gives 405 GFLOP.
+For VGG-19 to relu5_1 at 512x512 this gives 405 GFLOP. These are the direct method's FLOPs
+whatever stylize computes: its Winograd convolutions (--conv auto, the default where oneDNN has
+them) do a quarter of the multiplications, so "GFLOP/s" is a direct-equivalent rate and can exceed
+the sgemm ceiling.
 
   scripts/bench_perf.py [--model FILE] [--sizes 256,512,1024] [--iterations 8] [--reps 3]
       [--variant NAME=VAR=VALUE[,VAR=VALUE]] ...  (stylize again under other environments, e.g.
       --variant glibc-default=STYLIZE_MALLOC=default to compare heap settings)
+      [--variant-args NAME=ARGS] ...  (stylize again with more options, e.g. direct='--conv direct')
+      [--variant-binary NAME=PATH] ...  (another build of stylize, for A/B comparisons)
 """
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -63,11 +69,13 @@ def timed(cmd, env=None):
     return result.stdout, int(rss.split()[1]) / 1024
 
 
-def run_stylize(args, size, env=None):
-    out, rss = timed([args.binary, "-c", args.content, "-s", args.style, "--model", args.model,
+def run_stylize(args, size, variant=None):
+    variant = variant or {}
+    out, rss = timed([variant.get("binary", args.binary), "-c", args.content, "-s", args.style, "--model", args.model,
                       "--size", str(size), "-n", str(args.iterations), "--seed", "1",
                       "--print-every", "1", "--progress-json", "-", "-q", "-o",
-                      os.path.join(args.tmp, "bench.png")], env)
+                      os.path.join(args.tmp, "bench.png")] + variant.get("args", []),
+                     variant.get("env"))
     elapsed = [e["elapsed_s"] for e in map(json.loads, out.splitlines()) if e["type"] == "iteration"]
     gaps = [b - a for a, b in zip(elapsed, elapsed[1:])]
     return statistics.median(gaps), rss
@@ -94,6 +102,10 @@ def main():
     parser.add_argument("--no-reference", action="store_true", help="time stylize only")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=VAR=VALUE[,...]",
                         help="also time stylize with these environment variables")
+    parser.add_argument("--variant-args", action="append", default=[], metavar="NAME=ARGS",
+                        help="also time stylize with these extra options")
+    parser.add_argument("--variant-binary", action="append", default=[], metavar="NAME=PATH",
+                        help="also time this other stylize binary")
     args = parser.parse_args()
     args.tmp = os.path.join(ROOT, "build")
 
@@ -108,7 +120,13 @@ def main():
     variants = {}
     for spec in args.variant:
         name, _, assignments = spec.partition("=")
-        variants["stylize " + name] = dict(a.split("=", 1) for a in assignments.split(",") if a)
+        variants["stylize " + name] = {"env": dict(a.split("=", 1) for a in assignments.split(",") if a)}
+    for spec in args.variant_args:
+        name, _, extra = spec.partition("=")
+        variants["stylize " + name] = {"args": shlex.split(extra)}
+    for spec in args.variant_binary:
+        name, _, path = spec.partition("=")
+        variants["stylize " + name] = {"binary": path}
     impls = ["stylize", "python"] + list(variants)
     ceiling = measure_ceiling(args.threads)
     print(f"ceiling: {ceiling:.1f} GFLOP/s (4096^3 sgemm through torch, {args.threads} threads)")
@@ -137,7 +155,7 @@ def main():
             t = statistics.median(times[impl])
             rows.append((size, impl, t, gflop / t, gflop / t / ceiling, max(rss[impl]), gflop))
     print()
-    print(f"| size | implementation | s/iteration (median of {args.reps}) | GFLOP/iteration | GFLOP/s | of ceiling | peak RSS |")
+    print(f"| size | implementation | s/iteration (median of {args.reps}) | GFLOP/iteration (direct) | GFLOP/s | of ceiling | peak RSS |")
     print("|---|---|---|---|---|---|---|")
     for size, impl, t, rate, frac, r, gflop in rows:
         print(f"| {size} | {impl} | {t:.3f} | {gflop:.0f} | {rate:.0f} | {frac:.0%} | {r:.0f} MiB |")
