@@ -9,15 +9,19 @@ same model, images, weights and seed; times come from --progress-json (compute o
 excluded; earlier scales' time is included).
 
   scripts/bench_time_to_quality.py [--size 512] [--baseline-iterations 300]
+      [--baseline-args '--conv direct']  (options for the baseline run only: e.g. the direct
+      convolutions stylize had before its Winograd ones, to measure that speed-up too)
 """
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CANDIDATES = {
+    "single": ("single scale, stylize's defaults, 300", ["-n", "300"]),
     "c2f-q": ("coarse-to-fine 1/4 -> 1, 300 + 150/scale", ["--min-size", "{q}", "--initial-iterations", "300", "-n", "150"]),
     "c2f-q-short": ("coarse-to-fine 1/4 -> 1, 150 + 100/scale", ["--min-size", "{q}", "--initial-iterations", "150", "-n", "100"]),
     "c2f-h": ("coarse-to-fine 1/2 -> 1, 300 + 150", ["--min-size", "{h}", "--initial-iterations", "300", "-n", "150"]),
@@ -61,6 +65,8 @@ def main():
                         help="comma list of: " + ", ".join(CANDIDATES))
     parser.add_argument("--keep", metavar="DIR", help="keep each result as DIR/<candidate>.png "
                         "(baseline.png for the baseline), e.g. to score them with stylize --measure")
+    parser.add_argument("--baseline-args", default="", metavar="ARGS",
+                        help="extra stylize options for the baseline run only")
     parser.add_argument("--baseline", metavar="LOSS,SECONDS",
                         help="reuse a baseline measured earlier instead of running it")
     args = parser.parse_args()
@@ -69,10 +75,11 @@ def main():
         bar, base_time = (float(x) for x in args.baseline.split(","))
         base = [(base_time, True, bar)]
     else:
-        base = run(args, ["-n", str(args.baseline_iterations)], "baseline")
+        base = run(args, ["-n", str(args.baseline_iterations)] + shlex.split(args.baseline_args),
+                   "baseline")
         bar = min(loss for _, _, loss in base)
         base_time = next(t for t, _, loss in base if loss <= bar)
-    print(f"baseline: single-scale L-BFGS, {args.baseline_iterations} iterations at {args.size} px: "
+    print(f"baseline: single-scale L-BFGS {args.baseline_args}, {args.baseline_iterations} iterations at {args.size} px: "
           f"best loss {bar:.4f} reached after {base_time:.1f} s")
     print()
     print("| setting | time to the baseline's loss | speed-up | final loss | total time |")
