@@ -30,8 +30,8 @@ std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to *
 /// gradients of the whole network (about 2 GB at 512 px), in the same sizes each time, and the
 /// Winograd convolutions add transient buffers of other sizes. Each large tensor gets a mapping
 /// of its own, so memory goes back when tensors die and peak RSS is what is live at the peak plus
-/// at most kIdleCapBytes of freed mappings kept for reuse (glibc's heap instead fragments by
-/// ~400 MB at 512 px). A fresh mapping costs a page fault and the kernel's zeroing per page
+/// the freed mappings kept for reuse (see keep(); glibc's heap instead fragments by ~400 MB at
+/// 512 px). A fresh mapping costs a page fault and the kernel's zeroing per page
 /// touched (7-13 % of a 512 px run's time when mappings were only reused by equal sizes); huge
 /// pages make the faults one per 2 MiB, and reusing a kept mapping avoids both: one of the same
 /// size as is, else the closest in size resized, which zeroes only what it grows by.
@@ -90,7 +90,7 @@ class TensorHeap final : public c10::Allocator {
     if (header->mapped_bytes == 0) {
       std::free(header);
     } else {
-      instance().keep_or_unmap(header);
+      instance().keep(header);
     }
   }
 
@@ -120,23 +120,25 @@ class TensorHeap final : public c10::Allocator {
     return nullptr;
   }
 
-  void keep_or_unmap(BlockHeader* header) const {
-    const std::size_t bytes = header->mapped_bytes;
-    if (bytes > kIdleCapBytes) {
-      munmap(header, bytes);
-      return;
-    }
+  /// Keeps a freed mapping; the least recently freed go while more than kIdleCapBytes, or two of
+  /// the largest tensor so far if that is more (at 1024 px the first block's activations alone
+  /// are 256 MiB), are kept.
+  void keep(BlockHeader* header) const {
+    std::size_t cap = 0;
     {
       const std::lock_guard<std::mutex> lock(mutex_);
+      largest_bytes_ = std::max(largest_bytes_, header->mapped_bytes);
+      cap = std::max(kIdleCapBytes, 2 * largest_bytes_);
       idle_.push_front(header);
-      idle_bytes_ += bytes;
+      idle_bytes_ += header->mapped_bytes;
     }
-    release_idle(kIdleCapBytes);
+    release_idle(cap);
   }
 
   mutable std::mutex mutex_;
   mutable std::list<BlockHeader*> idle_;  ///< most recently freed first
   mutable std::size_t idle_bytes_ = 0;
+  mutable std::size_t largest_bytes_ = 0;  ///< the largest mapping freed so far
 };
 
 }  // namespace

@@ -108,13 +108,23 @@ TEST(tensor_heap_test, freed_mappings_serve_their_size_or_are_resized_for_anothe
   EXPECT_FALSE(still_mapped(large_header));
 }
 
-TEST(tensor_heap_test, mappings_larger_than_the_cap_are_returned_at_once) {
+TEST(tensor_heap_test, kept_mappings_make_room_for_two_of_the_largest_tensor) {
   tune_heap();
-  auto huge = bytes_tensor(kIdleCapBytes + (std::size_t{4} << 20U));
-  const auto header = header_of(huge);
-  EXPECT_TRUE(still_mapped(header));
+  release_kept_tensor_mappings();
+  const std::size_t above_cap = kIdleCapBytes + (std::size_t{4} << 20U);
+  auto huge = bytes_tensor(above_cap);
+  auto other = bytes_tensor(above_cap / 2);
+  const auto huge_header = header_of(huge);
+  const auto other_header = header_of(other);
   huge = at::Tensor();
-  EXPECT_FALSE(still_mapped(header));
+  other = at::Tensor();
+  EXPECT_TRUE(still_mapped(huge_header)) << "kept although larger than kIdleCapBytes";
+  EXPECT_TRUE(still_mapped(other_header)) << "1.5 of the largest tensor are within two";
+  auto again = bytes_tensor(above_cap);
+  EXPECT_EQ(header_of(again), huge_header) << "served the same size again";
+  again = at::Tensor();
+  release_kept_tensor_mappings();
+  EXPECT_FALSE(still_mapped(huge_header));
 }
 
 TEST(tensor_heap_test, small_tensors_come_from_the_heap) {
