@@ -13,6 +13,7 @@
 
 #include <map>
 #include <tuple>
+#include <unordered_map>
 
 namespace stylize {
 namespace {
@@ -73,6 +74,20 @@ class OneDnnWinograd final : public WinogradConv3x3,
   Plan& plan_for(int64_t batch, int64_t height, int64_t width);
 
  private:
+  /// What one pass (forward, or backward to the input) reads and writes, in oneDNN's layouts.
+  struct Pass {
+    int input_arg;
+    int output_arg;
+    memory::desc input;
+    memory::desc output;
+    memory::desc weights;
+    memory::desc scratch;
+  };
+  /// Runs primitive on input (plain NCHW) and returns its plain NCHW result of output_channels:
+  /// input, weights and result reordered where the pass's layouts differ, scratch from torch.
+  at::Tensor run(const dnnl::primitive& primitive, const Pass& pass, const at::Tensor& input,
+                 int64_t output_channels, const memory* bias);
+
   memory weight_memory() {
     return {plain_desc({weight_.size(0), weight_.size(1), 3, 3}), engine_, weight_.data_ptr()};
   }
@@ -122,34 +137,43 @@ Plan& OneDnnWinograd::plan_for(int64_t batch, int64_t height, int64_t width) {
   return plans_.emplace(key, std::move(plan)).first->second;
 }
 
+at::Tensor OneDnnWinograd::run(const dnnl::primitive& primitive, const Pass& pass,
+                               const at::Tensor& input, int64_t output_channels,
+                               const memory* bias) {
+  const at::NoGradGuard no_grad;
+  const auto plain_input = input.contiguous();
+  const auto n = plain_input.size(0);
+  const auto h = plain_input.size(2);
+  const auto w = plain_input.size(3);
+  dnnl::stream stream(engine_);
+  auto output = at::empty({n, output_channels, h, w}, plain_input.options());
+  const memory user_in(plain_desc({n, plain_input.size(1), h, w}), engine_,
+                       plain_input.data_ptr());
+  memory user_out(plain_desc({n, output_channels, h, w}), engine_, output.data_ptr());
+  const auto in = to_layout(user_in, pass.input, engine_, stream);
+  const auto weights = to_layout(weight_memory(), pass.weights, engine_, stream);
+  const bool out_plain = pass.output == user_out.get_desc();
+  auto out = out_plain ? Buffer{at::Tensor(), user_out} : allocate(pass.output, engine_);
+  const auto scratch = allocate(pass.scratch, engine_);
+  std::unordered_map<int, memory> args{{pass.input_arg, in.mem},
+                                       {DNNL_ARG_WEIGHTS, weights.mem},
+                                       {pass.output_arg, out.mem},
+                                       {DNNL_ARG_SCRATCHPAD, scratch.mem}};
+  if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, *bias);
+  primitive.execute(stream, args);
+  if (!out_plain) dnnl::reorder(out.mem, user_out).execute(stream, out.mem, user_out);
+  stream.wait();
+  return output;
+}
+
 at::Tensor OneDnnWinograd::forward(const at::Tensor& x) {
-  at::Tensor output;
-  {
-    const at::NoGradGuard no_grad;
-    const auto input = x.contiguous();
-    const auto n = input.size(0);
-    const auto h = input.size(2);
-    const auto w = input.size(3);
-    auto& plan = plan_for(n, h, w);
-    dnnl::stream stream(engine_);
-    output = at::empty({n, weight_.size(0), h, w}, input.options());
-    const memory user_src(plain_desc({n, input.size(1), h, w}), engine_, input.data_ptr());
-    memory user_dst(plain_desc({n, weight_.size(0), h, w}), engine_, output.data_ptr());
-    const memory bias(plain_desc({weight_.size(0)}), engine_, bias_.data_ptr());
-    const auto src = to_layout(user_src, plan.forward_pd.src_desc(), engine_, stream);
-    const auto weights = to_layout(weight_memory(), plan.forward_pd.weights_desc(), engine_, stream);
-    const bool dst_plain = plan.forward_pd.dst_desc() == user_dst.get_desc();
-    auto dst = dst_plain ? Buffer{at::Tensor(), user_dst}
-                         : allocate(plan.forward_pd.dst_desc(), engine_);
-    const auto scratch = allocate(plan.forward_pd.scratchpad_desc(), engine_);
-    plan.forward.execute(stream, {{DNNL_ARG_SRC, src.mem},
-                                  {DNNL_ARG_WEIGHTS, weights.mem},
-                                  {DNNL_ARG_BIAS, bias},
-                                  {DNNL_ARG_DST, dst.mem},
-                                  {DNNL_ARG_SCRATCHPAD, scratch.mem}});
-    if (!dst_plain) dnnl::reorder(dst.mem, user_dst).execute(stream, dst.mem, user_dst);
-    stream.wait();
-  }
+  auto& plan = plan_for(x.size(0), x.size(2), x.size(3));
+  const auto& pd = plan.forward_pd;
+  const memory bias(plain_desc({weight_.size(0)}), engine_, bias_.data_ptr());
+  auto output = run(plan.forward,
+                    {DNNL_ARG_SRC, DNNL_ARG_DST, pd.src_desc(), pd.dst_desc(), pd.weights_desc(),
+                     pd.scratchpad_desc()},
+                    x, weight_.size(0), &bias);
   if (torch::autograd::compute_requires_grad(x)) {
     const std::shared_ptr<WinogradConvBackward> node(
         new WinogradConvBackward(shared_from_this()), torch::autograd::deleteNode);
@@ -160,33 +184,12 @@ at::Tensor OneDnnWinograd::forward(const at::Tensor& x) {
 }
 
 at::Tensor OneDnnWinograd::input_gradient(const at::Tensor& grad_output) {
-  const at::NoGradGuard no_grad;
-  const auto grad = grad_output.contiguous();
-  const auto n = grad.size(0);
-  const auto h = grad.size(2);
-  const auto w = grad.size(3);
-  auto& plan = plan_for(n, h, w);
-  dnnl::stream stream(engine_);
-  auto grad_input = at::empty({n, weight_.size(1), h, w}, grad.options());
-  const memory user_diff_dst(plain_desc({n, weight_.size(0), h, w}), engine_, grad.data_ptr());
-  memory user_diff_src(plain_desc({n, weight_.size(1), h, w}), engine_, grad_input.data_ptr());
-  const auto diff_dst =
-      to_layout(user_diff_dst, plan.backward_pd.diff_dst_desc(), engine_, stream);
-  const auto weights =
-      to_layout(weight_memory(), plan.backward_pd.weights_desc(), engine_, stream);
-  const bool src_plain = plan.backward_pd.diff_src_desc() == user_diff_src.get_desc();
-  auto diff_src = src_plain ? Buffer{at::Tensor(), user_diff_src}
-                            : allocate(plan.backward_pd.diff_src_desc(), engine_);
-  const auto scratch = allocate(plan.backward_pd.scratchpad_desc(), engine_);
-  plan.backward.execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst.mem},
-                                 {DNNL_ARG_WEIGHTS, weights.mem},
-                                 {DNNL_ARG_DIFF_SRC, diff_src.mem},
-                                 {DNNL_ARG_SCRATCHPAD, scratch.mem}});
-  if (!src_plain) {
-    dnnl::reorder(diff_src.mem, user_diff_src).execute(stream, diff_src.mem, user_diff_src);
-  }
-  stream.wait();
-  return grad_input;
+  auto& plan = plan_for(grad_output.size(0), grad_output.size(2), grad_output.size(3));
+  const auto& pd = plan.backward_pd;
+  return run(plan.backward,
+             {DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC, pd.diff_dst_desc(), pd.diff_src_desc(),
+              pd.weights_desc(), pd.scratchpad_desc()},
+             grad_output, weight_.size(1), nullptr);
 }
 
 }  // namespace
