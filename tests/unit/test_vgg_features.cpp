@@ -145,11 +145,15 @@ TEST(vgg_features_test, winograd_convolutions_agree_with_direct_ones) {
     GTEST_SKIP() << reason;
   }
   auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  // Average pooling: with max pooling a 1e-6 difference can flip which of two near-equal inputs
+  // is the maximum and send the gradient to another pixel, which says nothing of the convolutions.
+  model.set_average_pooling(true);
   model.set_conv_algorithm(ConvAlgorithm::kDirect);
   EXPECT_EQ(model.winograd_layer_count(), 0);
   torch::manual_seed(5);
-  const auto image = torch::rand({1, 3, 36, 28});
-  const auto upstream = torch::rand({1, 512, 2, 1});
+  // Blocks 1-3 have maps of at least 32x32 (Winograd), blocks 4-5 smaller ones (ATen).
+  const auto image = torch::rand({1, 3, 136, 128});
+  const auto upstream = torch::rand({1, 512, 8, 8});
   auto direct_input = image.clone().requires_grad_(true);
   const auto direct = model.extract(direct_input, {11, 29});
   (direct[1] * upstream).sum().backward();
@@ -160,10 +164,12 @@ TEST(vgg_features_test, winograd_convolutions_agree_with_direct_ones) {
   (winograd[1] * upstream).sum().backward();
   for (std::size_t i = 0; i < direct.size(); ++i) {
     EXPECT_TRUE(torch::allclose(winograd[i], direct[i], 1e-4, 1e-5)) << "layer " << i;
+    EXPECT_FALSE(torch::equal(winograd[i], direct[i])) << "layer " << i << ": not computed apart";
   }
-  EXPECT_TRUE(torch::allclose(winograd_input.grad(), direct_input.grad(), 1e-3, 1e-6))
-      << "max abs difference "
-      << (winograd_input.grad() - direct_input.grad()).abs().max().item<float>();
+  const float gradient_error = ((winograd_input.grad() - direct_input.grad()).abs().max() /
+                                direct_input.grad().abs().max())
+                                   .item<float>();
+  EXPECT_LT(gradient_error, 1e-4F) << "largest difference relative to the largest gradient";
   model.set_conv_algorithm(ConvAlgorithm::kAuto);
   EXPECT_EQ(model.winograd_layer_count(), 15) << "auto takes Winograd where it runs";
 }
