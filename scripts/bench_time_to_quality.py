@@ -79,7 +79,8 @@ def main():
                    "baseline")
         bar = min(loss for _, _, loss in base)
         base_time = next(t for t, _, loss in base if loss <= bar)
-    print(f"baseline: single-scale L-BFGS {args.baseline_args}, {args.baseline_iterations} iterations at {args.size} px: "
+    with_args = f" ({args.baseline_args})" if args.baseline_args else ""
+    print(f"baseline: single-scale L-BFGS{with_args}, {args.baseline_iterations} iterations at {args.size} px: "
           f"best loss {bar:.4f} reached after {base_time:.1f} s")
     print()
     print("| setting | time to the baseline's loss | speed-up | final loss | total time |")

@@ -22,8 +22,9 @@ enum class StyleLossKind {
 enum class Precision { kFp32, kTf32, kBf16, kFp16 };
 
 /// How the CPU computes the network's 3x3 convolutions. kAuto: Winograd (oneDNN, a quarter of
-/// the multiplications) for every layer it suits when this build and CPU have it and the
-/// network runs in fp32 on the CPU, else kDirect; kDirect: ATen's convolution, as PyTorch does.
+/// the multiplications) for every layer it suits (WinogradConv3x3) when this build and CPU have
+/// it and the network runs in fp32 on the CPU, else kDirect; kDirect: ATen's convolution, as
+/// PyTorch does; kWinograd: as kAuto, but an error where Winograd cannot run.
 enum class ConvAlgorithm { kAuto, kDirect, kWinograd };
 
 /// A layer addressed by its name in the model (e.g. "relu4_2") with a relative weight.

@@ -50,8 +50,8 @@ class VggFeatures {
   /// kWinograd when the model is not on the CPU, the network does not run in fp32, or this build
   /// or CPU has no Winograd convolutions (the message says which).
   void set_conv_algorithm(ConvAlgorithm algorithm);
-  /// How many of the network's convolutions run as Winograd convolutions (the others: ATen) on
-  /// feature maps of at least WinogradConv3x3::kMinFeaturePixels; smaller maps run through ATen.
+  /// How many of the network's convolutions run as Winograd convolutions (the others: ATen; see
+  /// WinogradConv3x3 for the feature-map sizes it hands to ATen).
   [[nodiscard]] int winograd_layer_count() const;
 
   /// Runs the network on image_rgb01 ([N,3,H,W], RGB in [0,1], on the model's device) up to the

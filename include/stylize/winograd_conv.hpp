@@ -9,8 +9,9 @@ namespace stylize {
 
 /// A 3x3 convolution (stride 1, padding 1) with frozen fp32 weights on the CPU, computed with
 /// oneDNN's Winograd F(4x4, 3x3) kernels for the forward pass and for the input gradient: a
-/// quarter of the direct method's multiplications (README "Performance"). The weights are
-/// rearranged for both passes once, when a new input size is first seen.
+/// quarter of the direct method's multiplications (README "Performance"). The primitives are
+/// built once per input size; the weights are rearranged into oneDNN's layout on each call (under
+/// 1 % of an iteration, where caching them would hold ~100 MB more for VGG-19).
 ///
 /// The result of forward() takes part in autograd when its input requires grad. Its backward
 /// computes the gradient of the input only (the weights never get one) and keeps no activation:
@@ -32,10 +33,10 @@ class WinogradConv3x3 {
            weight.size(0) % kChannelBlock == 0 && weight.size(1) % kChannelBlock == 0;
   }
   static constexpr int64_t kChannelBlock = 16;
-  /// Feature maps smaller than this (32x32) are better served by ATen's direct convolution: the
+  /// forward() hands feature maps smaller than this (32x32) to ATen's direct convolution: the
   /// kernels transform the weights on every call, which small maps do not amortise (64 px images:
   /// 0.158 s per iteration with Winograd everywhere, 0.090 with this limit, 0.096 direct; 512 px:
-  /// 1.87, 1.76, 3.09). VggFeatures applies it.
+  /// 1.87, 1.76, 3.09).
   static constexpr int64_t kMinFeaturePixels = 32 * 32;
 
   /// weight [O,I,3,3] and bias [O], fp32 on the CPU. Throws ConfigError carrying
@@ -44,7 +45,7 @@ class WinogradConv3x3 {
 
   virtual ~WinogradConv3x3() = default;
 
-  /// x [N,I,H,W] fp32 on the CPU; returns [N,O,H,W].
+  /// x [N,I,H,W] fp32 on the CPU; returns [N,O,H,W] (through ATen when H*W < kMinFeaturePixels).
   virtual at::Tensor forward(const at::Tensor& x) = 0;
 };
 

@@ -253,8 +253,7 @@ void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>&
     const auto k = static_cast<std::size_t>(i);
     switch (impl_->kinds[k]) {
       case LayerKind::kConv:
-        x = impl_->winograd[k] && x.size(2) * x.size(3) >= WinogradConv3x3::kMinFeaturePixels
-                ? impl_->winograd[k]->forward(x)
+        x = impl_->winograd[k] ? impl_->winograd[k]->forward(x)
                                : at::conv2d(x, impl_->compute_weights[k],
                                             impl_->compute_biases[k], /*stride=*/1, /*padding=*/1);
         break;

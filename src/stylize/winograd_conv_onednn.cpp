@@ -167,6 +167,7 @@ at::Tensor OneDnnWinograd::run(const dnnl::primitive& primitive, const Pass& pas
 }
 
 at::Tensor OneDnnWinograd::forward(const at::Tensor& x) {
+  if (x.size(2) * x.size(3) < kMinFeaturePixels) return at::conv2d(x, weight_, bias_, 1, 1);
   auto& plan = plan_for(x.size(0), x.size(2), x.size(3));
   const auto& pd = plan.forward_pd;
   const memory bias(plain_desc({weight_.size(0)}), engine_, bias_.data_ptr());
@@ -195,13 +196,18 @@ at::Tensor OneDnnWinograd::input_gradient(const at::Tensor& grad_output) {
 }  // namespace
 
 std::string WinogradConv3x3::unavailable_reason() {
-  try {
-    OneDnnWinograd probe(at::zeros({kChannelBlock, kChannelBlock, 3, 3}), at::zeros({kChannelBlock}));
-    probe.plan_for(1, 8, 8);
-    return {};
-  } catch (const dnnl::error&) {
-    return "oneDNN has no Winograd convolution for this CPU (it needs AVX-512)";
-  }
+  // What the CPU can do does not change while the process runs: probe once.
+  static const std::string reason = [] {
+    try {
+      OneDnnWinograd probe(at::zeros({kChannelBlock, kChannelBlock, 3, 3}),
+                           at::zeros({kChannelBlock}));
+      probe.plan_for(1, 8, 8);
+      return std::string();
+    } catch (const dnnl::error&) {
+      return std::string("oneDNN has no Winograd convolution for this CPU (it needs AVX-512)");
+    }
+  }();
+  return reason;
 }
 
 std::shared_ptr<WinogradConv3x3> WinogradConv3x3::create(const at::Tensor& weight,

@@ -27,14 +27,15 @@ TEST(winograd_conv_test, forward_matches_atens_convolution) {
   torch::manual_seed(3);
   const auto weight = torch::randn({48, 32, 3, 3}) * 0.1;
   const auto bias = torch::randn({48});
-  const auto x = torch::randn({2, 32, 13, 10});  // batch of two, odd size, not a tile multiple
+  const auto x = torch::randn({2, 32, 37, 30});  // batch of two, odd size, not a tile multiple
   const auto conv = WinogradConv3x3::create(weight, bias);
   const auto got = conv->forward(x);
   const auto expected = at::conv2d(x, weight, bias, 1, 1);
   ASSERT_EQ(got.sizes(), expected.sizes());
   EXPECT_LT(max_relative_error(got, expected), 1e-5F);
+  EXPECT_FALSE(torch::equal(got, expected)) << "computed apart from ATen";
   EXPECT_FALSE(got.requires_grad()) << "no graph for an input without gradient";
-  const auto other_size = torch::randn({1, 32, 7, 21});  // a second plan in the same object
+  const auto other_size = torch::randn({1, 32, 40, 27});  // a second plan in the same object
   EXPECT_LT(max_relative_error(conv->forward(other_size), at::conv2d(other_size, weight, bias, 1, 1)),
             1e-5F);
 }
@@ -44,8 +45,8 @@ TEST(winograd_conv_test, input_gradient_matches_autograd_of_atens_convolution) {
   torch::manual_seed(4);
   const auto weight = torch::randn({32, 64, 3, 3}) * 0.1;
   const auto bias = torch::randn({32});
-  const auto image = torch::randn({1, 64, 11, 16});
-  const auto upstream = torch::randn({1, 32, 11, 16});
+  const auto image = torch::randn({1, 64, 33, 34});
+  const auto upstream = torch::randn({1, 32, 33, 34});
   auto ours = image.clone().requires_grad_(true);
   auto theirs = image.clone().requires_grad_(true);
   const auto out = WinogradConv3x3::create(weight, bias)->forward(ours * 2.0);
@@ -55,6 +56,18 @@ TEST(winograd_conv_test, input_gradient_matches_autograd_of_atens_convolution) {
   (at::conv2d(theirs * 2.0, weight, bias, 1, 1) * upstream).sum().backward();
   ASSERT_TRUE(ours.grad().defined());
   EXPECT_LT(max_relative_error(ours.grad(), theirs.grad()), 1e-5F);
+}
+
+TEST(winograd_conv_test, small_feature_maps_go_to_atens_convolution) {
+  SKIP_WITHOUT_WINOGRAD();
+  torch::manual_seed(6);
+  const auto weight = torch::randn({16, 16, 3, 3});
+  const auto bias = torch::randn({16});
+  const auto x = torch::randn({1, 16, 31, 33}).requires_grad_(true);  // 1023 px, just below
+  ASSERT_LT(x.size(2) * x.size(3), WinogradConv3x3::kMinFeaturePixels);
+  const auto out = WinogradConv3x3::create(weight, bias)->forward(x);
+  EXPECT_TRUE(torch::equal(out, at::conv2d(x, weight, bias, 1, 1)));
+  EXPECT_NE(out.grad_fn()->name(), "WinogradConv3x3Backward");
 }
 
 TEST(winograd_conv_test, rejects_weights_it_cannot_run) {
