@@ -27,13 +27,33 @@ p.add_argument("--iterations", type=int, default=300)
 p.add_argument("--levels", type=int, default=0)
 p.add_argument("--gain", type=float, default=1.0, help="per-level scale s_k = gain**k")
 p.add_argument("--history", type=int, default=20)
+p.add_argument("--init", choices=["content", "style-colors"], default="content",
+               help="start image: the photo, or the photo recoloured to the style's colour mean and "
+               "covariance (stylize --init style-colors)")
 a = p.parse_args()
+
+
+def match_colours(source, reference):
+    """The photo's colours moved to the reference's mean and covariance (src/stylize/colour.cpp)."""
+    def moments(image):
+        px = image.reshape(3, -1).double()
+        mean = px.mean(1)
+        centred = px - mean[:, None]
+        return mean, centred @ centred.T / px.shape[1] + 1e-5 * torch.eye(3, dtype=torch.double)
+    def power(m, e):
+        values, vectors = torch.linalg.eigh(m)
+        return (vectors * values.clamp_min(1e-10).pow(e)) @ vectors.T
+    sm, sc = moments(source); rm, rc = moments(reference)
+    t = power(rc, 0.5) @ power(sc, -0.5)
+    out = (t @ source.reshape(3, -1).double() + (rm - t @ sm)[:, None]).reshape(source.shape)
+    return out.float().clamp(0, 1)
 torch.set_num_threads(2)
 model = torch.jit.load(a.model).eval()
 content = load(a.content, a.size); style = load(a.style, a.size)
 loss_of = objective(model, content, style)
 H, W = content.shape[2:]
-params = [content.clone().requires_grad_(True)]
+start = content if a.init == "content" else match_colours(content, style)
+params = [start.clone().requires_grad_(True)]
 for k in range(1, a.levels + 1):
     h, w = max(1, H >> k), max(1, W >> k)
     params.append(torch.zeros(1, 3, h, w, requires_grad=True))
@@ -50,5 +70,5 @@ def closure():
     best[0] = min(best[0], l.item()); curve.append(best[0]); return l
 opt.step(closure)
 marks = [10, 20, 30, 50, 75, 100, 150, 200, 250, 300]
-print(json.dumps({"levels": a.levels, "gain": a.gain, "size": a.size, "time_s": round(time.perf_counter() - t0, 1),
+print(json.dumps({"init": a.init, "levels": a.levels, "gain": a.gain, "size": a.size, "time_s": round(time.perf_counter() - t0, 1),
                   "best": {m: round(curve[m - 1], 4) for m in marks if m <= len(curve)}}))

@@ -3,38 +3,155 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <list>
-#include <mutex>
 #include <new>
-#include <utility>
 
 namespace stylize::cli {
 namespace {
 
-/// Sits just before every block; the tensor's data follows it, 64-byte aligned like torch's own
-/// allocator's blocks.
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+}  // namespace
+
+TensorArena::TensorArena(std::size_t reserve_bytes) {
+  const std::size_t bytes = round_up(reserve_bytes, kHugePageBytes);
+  // Inaccessible and not committed: commit_up_to() opens it as the used range grows. One extra
+  // huge page lets the start be aligned to one.
+  void* raw = mmap(nullptr, bytes + kHugePageBytes, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return;
+  const auto start = reinterpret_cast<std::uintptr_t>(raw);
+  const auto aligned = round_up(start, kHugePageBytes);
+  if (aligned > start) munmap(raw, aligned - start);
+  const std::size_t tail = kHugePageBytes - (aligned - start);
+  if (tail > 0) munmap(reinterpret_cast<char*>(aligned) + bytes, tail);
+  base_ = reinterpret_cast<char*>(aligned);
+  reserved_bytes_ = bytes;
+}
+
+TensorArena::~TensorArena() {
+  if (base_ != nullptr) munmap(base_, reserved_bytes_);
+}
+
+bool TensorArena::commit_up_to(std::size_t end) {
+  if (end <= committed_) return true;
+  const std::size_t new_committed = std::min(round_up(end, kHugePageBytes), reserved_bytes_);
+  char* from = base_ + committed_;
+  const std::size_t length = new_committed - committed_;
+  if (mprotect(from, length, PROT_READ | PROT_WRITE) != 0) return false;
+  // Advice only: where transparent huge pages are off, small pages serve as before.
+  madvise(from, length, MADV_HUGEPAGE);
+  committed_ = new_committed;
+  return true;
+}
+
+void TensorArena::add_free(std::size_t offset, std::size_t bytes) {
+  free_by_offset_.emplace(offset, bytes);
+  free_by_size_.emplace(bytes, offset);
+}
+
+void TensorArena::remove_free(std::size_t offset, std::size_t bytes) {
+  free_by_offset_.erase(offset);
+  free_by_size_.erase({bytes, offset});
+}
+
+void* TensorArena::allocate(std::size_t bytes) {
+  if (base_ == nullptr || bytes == 0) return nullptr;
+  const std::size_t size = round_up(bytes, kArenaGranuleBytes);
+  const std::lock_guard<std::mutex> lock(mutex_);
+  std::size_t offset = 0;
+  const auto fit = free_by_size_.lower_bound({size, 0});
+  if (fit != free_by_size_.end()) {
+    // The smallest free block that fits; its remainder stays free.
+    const auto [free_size, free_offset] = *fit;
+    remove_free(free_offset, free_size);
+    if (free_size > size) add_free(free_offset + size, free_size - size);
+    offset = free_offset;
+  } else {
+    // From the top, starting inside a free block that ends there, if any.
+    std::size_t start = top_;
+    if (!free_by_offset_.empty()) {
+      const auto last = std::prev(free_by_offset_.end());
+      if (last->first + last->second == top_) start = last->first;
+    }
+    if (start + size > reserved_bytes_ || !commit_up_to(start + size)) return nullptr;
+    if (start < top_) remove_free(start, top_ - start);
+    top_ = start + size;
+    offset = start;
+  }
+  live_.emplace(offset, size);
+  return base_ + offset;
+}
+
+void TensorArena::deallocate(void* block) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  auto offset = static_cast<std::size_t>(static_cast<char*>(block) - base_);
+  const auto found = live_.find(offset);
+  if (found == live_.end()) return;  // not a live block of this arena: nothing to do
+  std::size_t size = found->second;
+  live_.erase(found);
+  // Merge with the free neighbours on either side.
+  const auto next = free_by_offset_.find(offset + size);
+  if (next != free_by_offset_.end()) {
+    const std::size_t next_size = next->second;
+    remove_free(offset + size, next_size);
+    size += next_size;
+  }
+  const auto after = free_by_offset_.lower_bound(offset);
+  if (after != free_by_offset_.begin()) {
+    const auto before = std::prev(after);
+    if (before->first + before->second == offset) {
+      const std::size_t before_offset = before->first;
+      const std::size_t before_size = before->second;
+      remove_free(before_offset, before_size);
+      offset = before_offset;
+      size += before_size;
+    }
+  }
+  add_free(offset, size);
+}
+
+bool TensorArena::owns(const void* address) const {
+  const auto* p = static_cast<const char*>(address);
+  return base_ != nullptr && p >= base_ && p < base_ + reserved_bytes_;
+}
+
+void TensorArena::release_free_pages() {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [offset, size] : free_by_offset_) madvise(base_ + offset, size, MADV_DONTNEED);
+}
+
+std::size_t TensorArena::top_bytes() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return top_;
+}
+
+std::size_t TensorArena::free_bytes() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  std::size_t total = 0;
+  for (const auto& entry : free_by_offset_) total += entry.second;
+  return total;
+}
+
+namespace {
+
+/// Sits just before every block that does not come from the arena; the tensor's data follows
+/// it, 64-byte aligned like torch's own allocator's blocks.
 struct alignas(64) BlockHeader {
-  std::size_t mapped_bytes;  ///< the whole mapping, header included; 0 for a small heap block
+  std::size_t mapped_bytes;  ///< a mapping of its own, header included; 0 for a glibc block
 };
 
 constexpr std::size_t kPageBytes = 4096;
 
-std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
-
-/// README "Performance", the heap. Every iteration frees and reallocates the activations and
-/// gradients of the whole network (about 2 GB at 512 px), in the same sizes each time, and the
-/// Winograd convolutions add transient buffers of other sizes. Each large tensor gets a mapping
-/// of its own, so memory goes back when tensors die and peak RSS is what is live at the peak plus
-/// the freed mappings kept for reuse (see keep(); glibc's heap instead fragments by ~400 MB at
-/// 512 px). A fresh mapping costs a page fault and the kernel's zeroing per page
-/// touched (7-13 % of a 512 px run's time when mappings were only reused by equal sizes); huge
-/// pages make the faults one per 2 MiB, and reusing a kept mapping avoids both: one of the same
-/// size as is, else the closest in size resized, which zeroes only what it grows by.
+/// README "Performance", the heap. Tensors from kTensorMappingMinBytes up come from the arena
+/// (one per process, reserving as much address space as the machine has memory); the rare one
+/// it cannot hold gets a mapping of its own, unmapped when it dies; smaller ones come from
+/// glibc's heap.
 class TensorHeap final : public c10::Allocator {
  public:
   c10::DataPtr allocate(std::size_t nbytes) const override {
@@ -43,107 +160,66 @@ class TensorHeap final : public c10::Allocator {
   }
   c10::DeleterFnPtr raw_deleter() const override { return &deallocate; }
 
-  /// Unmaps the least recently freed kept mappings until at most limit bytes remain.
-  void release_idle(std::size_t limit) const {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    while (idle_bytes_ > limit && !idle_.empty()) {
-      BlockHeader* oldest = idle_.back();
-      idle_.pop_back();
-      idle_bytes_ -= oldest->mapped_bytes;
-      munmap(oldest, oldest->mapped_bytes);
-    }
-  }
-
   static TensorHeap& instance() {
     // Lives as long as the process: every tensor's deleter refers to it.
     static auto* heap = new TensorHeap();
     return *heap;
   }
 
+  TensorArena& arena() const { return arena_; }
+
  private:
+  static std::size_t physical_memory_bytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page_bytes = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page_bytes <= 0) return std::size_t{16} << 30U;
+    return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page_bytes);
+  }
+
   void* allocate_raw(std::size_t nbytes) const {
+    if (nbytes >= kTensorMappingMinBytes) {
+      if (void* block = arena_.allocate(nbytes)) return block;
+    }
+    BlockHeader* header = nullptr;
     if (nbytes < kTensorMappingMinBytes) {
       void* base = nullptr;
       if (posix_memalign(&base, alignof(BlockHeader), nbytes + sizeof(BlockHeader)) != 0) {
         throw std::bad_alloc();
       }
-      static_cast<BlockHeader*>(base)->mapped_bytes = 0;
-      return static_cast<BlockHeader*>(base) + 1;
-    }
-    // The tail past the last whole huge page stays in small pages, so nothing is faulted in
-    // that the tensor does not use.
-    const std::size_t bytes = round_up(nbytes + sizeof(BlockHeader), kPageBytes);
-    void* base = reuse_idle(bytes);
-    if (base == nullptr) {
-      base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      header = static_cast<BlockHeader*>(base);
+      header->mapped_bytes = 0;
+    } else {
+      const std::size_t bytes = round_up(nbytes + sizeof(BlockHeader), kPageBytes);
+      void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (base == MAP_FAILED) throw std::bad_alloc();
-      // Advice only: where transparent huge pages are off, small pages serve as before.
       if (bytes >= kHugePageBytes) madvise(base, bytes, MADV_HUGEPAGE);
+      header = static_cast<BlockHeader*>(base);
+      header->mapped_bytes = bytes;
     }
-    static_cast<BlockHeader*>(base)->mapped_bytes = bytes;
-    return static_cast<BlockHeader*>(base) + 1;
+    return header + 1;
   }
 
   static void deallocate(void* data) {
     if (data == nullptr) return;
+    TensorArena& arena = instance().arena_;
+    if (arena.owns(data)) {
+      arena.deallocate(data);
+      return;
+    }
     auto* header = static_cast<BlockHeader*>(data) - 1;
     if (header->mapped_bytes == 0) {
       std::free(header);
     } else {
-      instance().keep(header);
+      munmap(header, header->mapped_bytes);
     }
   }
 
-  /// A kept mapping for a block of bytes: one of exactly that size, most recently freed first;
-  /// else the one closest in size, resized (its pages that remain stay faulted in, so only
-  /// growth costs fresh zeroed pages); nullptr when none is kept.
-  void* reuse_idle(std::size_t bytes) const {
-    BlockHeader* taken = nullptr;
-    {
-      const std::lock_guard<std::mutex> lock(mutex_);
-      if (idle_.empty()) return nullptr;
-      auto distance = [bytes](const BlockHeader* h) {
-        return h->mapped_bytes > bytes ? h->mapped_bytes - bytes : bytes - h->mapped_bytes;
-      };
-      auto best = idle_.begin();
-      for (auto it = idle_.begin(); it != idle_.end() && distance(*best) != 0; ++it) {
-        if (distance(*it) < distance(*best)) best = it;
-      }
-      taken = *best;
-      idle_.erase(best);
-      idle_bytes_ -= taken->mapped_bytes;
-    }
-    if (taken->mapped_bytes == bytes) return taken;
-    void* resized = mremap(taken, taken->mapped_bytes, bytes, MREMAP_MAYMOVE);
-    if (resized != MAP_FAILED) return resized;
-    munmap(taken, taken->mapped_bytes);
-    return nullptr;
-  }
-
-  /// Keeps a freed mapping; the least recently freed go while more than kIdleCapBytes, or two of
-  /// the largest tensor so far if that is more (at 1024 px the first block's activations alone
-  /// are 256 MiB), are kept.
-  void keep(BlockHeader* header) const {
-    std::size_t cap = 0;
-    {
-      const std::lock_guard<std::mutex> lock(mutex_);
-      largest_bytes_ = std::max(largest_bytes_, header->mapped_bytes);
-      cap = std::max(kIdleCapBytes, 2 * largest_bytes_);
-      idle_.push_front(header);
-      idle_bytes_ += header->mapped_bytes;
-    }
-    release_idle(cap);
-  }
-
-  mutable std::mutex mutex_;
-  mutable std::list<BlockHeader*> idle_;  ///< most recently freed first
-  mutable std::size_t idle_bytes_ = 0;
-  mutable std::size_t largest_bytes_ = 0;  ///< the largest mapping freed so far
+  mutable TensorArena arena_{physical_memory_bytes()};
 };
 
 }  // namespace
 
-void release_kept_tensor_mappings() { TensorHeap::instance().release_idle(0); }
+void release_kept_tensor_mappings() { TensorHeap::instance().arena().release_free_pages(); }
 
 void install_tensor_heap() {
   const char* mode = std::getenv("STYLIZE_MALLOC");

@@ -1,27 +1,79 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+#include <utility>
 
 namespace stylize::cli {
 
-/// Tensors from this size up get a mapping of their own (README "Performance", the heap).
+/// Tensors from this size up come from the tensor arena (README "Performance", the heap).
 inline constexpr std::size_t kTensorMappingMinBytes = std::size_t{1} << 20U;
-/// Freed mappings of up to this many bytes in all (or two of the largest tensor, if more) are
-/// kept for reuse by later tensors.
-inline constexpr std::size_t kIdleCapBytes = std::size_t{256} << 20U;
-/// Mappings from this size up ask the kernel for transparent huge pages.
+/// Arena blocks are whole multiples of this (and aligned to it).
+inline constexpr std::size_t kArenaGranuleBytes = std::size_t{64} << 10U;
+/// The arena's address space is committed (and advised to use transparent huge pages) in steps
+/// of this size.
 inline constexpr std::size_t kHugePageBytes = std::size_t{2} << 20U;
 
-/// Makes torch's CPU tensors from kTensorMappingMinBytes up come from mappings of their own,
-/// with huge pages, returned when the tensor dies or kept for reuse (kIdleCapBytes): a kept
-/// mapping serves a tensor of its size, or else is resized (mremap) for the next tensor that
-/// finds none of its size, so its pages need not be faulted in and zeroed again.
+/// A best-fit allocator with coalescing over one reserved range of address space. Every
+/// iteration frees and reallocates the network's activations, gradients and the convolutions'
+/// transient buffers, in the same order and sizes each time; served from one range, freed blocks
+/// merge with free neighbours and are handed out again with their pages still faulted in, so an
+/// iteration touches no fresh page once the first has run, and the range grows to little more
+/// than the most that was ever live at once (README "Performance", the heap). Pages of freed
+/// blocks stay resident until release_free_pages(). Thread-safe.
+class TensorArena {
+ public:
+  /// Reserves reserve_bytes of address space (inaccessible, so nothing is committed yet).
+  /// A failed reservation leaves an arena that allocates nothing.
+  explicit TensorArena(std::size_t reserve_bytes);
+  ~TensorArena();
+  TensorArena(const TensorArena&) = delete;
+  TensorArena& operator=(const TensorArena&) = delete;
+  TensorArena(TensorArena&&) = delete;
+  TensorArena& operator=(TensorArena&&) = delete;
+
+  /// A block of at least bytes, aligned to kArenaGranuleBytes: the smallest free block that fits,
+  /// else one from the top of the used range; nullptr when the reservation cannot hold it.
+  void* allocate(std::size_t bytes);
+  /// Frees a block from allocate(); it merges with free neighbours.
+  void deallocate(void* block);
+  /// Whether address lies in this arena's reservation.
+  bool owns(const void* address) const;
+  /// Gives the pages of every free block back to the system (they read as zeros afterwards).
+  void release_free_pages();
+  /// The used range: everything below it has been handed out at some time.
+  std::size_t top_bytes() const;
+  /// Bytes in free blocks below the top.
+  std::size_t free_bytes() const;
+
+ private:
+  void add_free(std::size_t offset, std::size_t bytes);      // with mutex_ held
+  void remove_free(std::size_t offset, std::size_t bytes);   // with mutex_ held
+  bool commit_up_to(std::size_t end);                        // with mutex_ held
+
+  char* base_ = nullptr;
+  std::size_t reserved_bytes_ = 0;
+  mutable std::mutex mutex_;
+  std::size_t top_ = 0;
+  std::size_t committed_ = 0;
+  std::map<std::size_t, std::size_t> free_by_offset_;        ///< offset -> bytes
+  std::set<std::pair<std::size_t, std::size_t>> free_by_size_;  ///< (bytes, offset)
+  std::unordered_map<std::size_t, std::size_t> live_;         ///< offset -> bytes
+};
+
+/// Makes torch's CPU tensors from kTensorMappingMinBytes up come from a TensorArena that
+/// reserves as much address space as the machine has memory (tensors that do not fit get a
+/// mapping of their own, returned when they die); smaller ones come from glibc's heap.
 /// Process-wide, so the CLI calls it once at start-up (run_main), before any tensor exists; the
 /// engine library never does. STYLIZE_MALLOC=default in the environment skips it (for
 /// comparisons).
 void install_tensor_heap();
 
-/// Returns every kept mapping to the system (for tests; the CLI never needs it).
+/// Gives the pages of the arena's free blocks back to the system (for tests; the CLI never
+/// needs it).
 void release_kept_tensor_mappings();
 
 }  // namespace stylize::cli

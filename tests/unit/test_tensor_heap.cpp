@@ -46,85 +46,125 @@ std::optional<Mapping> mapping_of(const void* address) {
   return found;
 }
 
-constexpr std::size_t kHeaderBytes = 64;
-
-std::uintptr_t header_of(const at::Tensor& tensor) {
-  return reinterpret_cast<std::uintptr_t>(tensor.data_ptr()) - kHeaderBytes;
-}
-
-/// Whether the address is still mapped (the kernel may have merged the block's mapping with a
-/// neighbour of the same kind into one range).
-bool still_mapped(std::uintptr_t header) {
-  return mapping_of(reinterpret_cast<const void*>(header)).has_value();
-}
+constexpr std::size_t kMiB = std::size_t{1} << 20U;
 
 at::Tensor bytes_tensor(std::size_t bytes) {
   return at::empty({static_cast<std::int64_t>(bytes)}, at::kByte);
 }
 
-TEST(tensor_heap_test, large_tensors_get_a_mapping_of_their_own_with_huge_pages) {
+/// A block of the arena as bytes, to write and read through torch.
+at::Tensor view_bytes(void* block, std::size_t bytes) {
+  return at::from_blob(block, {static_cast<std::int64_t>(bytes)}, at::kByte);
+}
+
+TEST(tensor_heap_test, large_tensors_come_from_the_arena_with_huge_pages) {
   tune_heap();  // what run_main does first
-  auto large = bytes_tensor(std::size_t{8} << 20U);
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(large.data_ptr()) % 64, 0U)
-      << "64-byte aligned like torch's";
+  auto large = bytes_tensor(8 * kMiB);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(large.data_ptr()) % kArenaGranuleBytes, 0U)
+      << "arena blocks are aligned to their granule (and so to torch's 64 bytes)";
   const auto mapping = mapping_of(large.data_ptr());
   ASSERT_TRUE(mapping.has_value());
-  EXPECT_EQ(mapping->start, header_of(large));
-  EXPECT_EQ(mapping->end - mapping->start, (std::size_t{8} << 20U) + 4096)
-      << "the tensor and its header, in whole 4 KiB pages";
+  EXPECT_GE(mapping->end - mapping->start, 8 * kMiB);
   if (std::filesystem::exists("/sys/kernel/mm/transparent_hugepage/enabled")) {
     EXPECT_NE((" " + mapping->vm_flags + " ").find(" hg "), std::string::npos)
         << "asked for huge pages; VmFlags:" << mapping->vm_flags;
   }
   large.fill_(1);
   EXPECT_EQ(large.sum().item<std::int64_t>(), std::int64_t{8} << 20U);
-}
-
-TEST(tensor_heap_test, freed_mappings_serve_their_size_or_are_resized_for_another) {
-  tune_heap();
-  release_kept_tensor_mappings();  // none left over from other tests
-  constexpr std::size_t kMiB = std::size_t{1} << 20U;
-  auto small = bytes_tensor(8 * kMiB);
-  small.fill_(7);
-  const auto small_header = header_of(small);
-  auto large = bytes_tensor(20 * kMiB);
-  const auto large_header = header_of(large);
-  small = at::Tensor();
+  const void* first = large.data_ptr();
   large = at::Tensor();
-  EXPECT_TRUE(still_mapped(small_header)) << "kept for reuse";
-  EXPECT_TRUE(still_mapped(large_header)) << "kept for reuse";
-  auto again = bytes_tensor(8 * kMiB);
-  EXPECT_EQ(header_of(again), small_header)
-      << "the mapping of the same size served it, though the larger one was freed later";
-  again = at::Tensor();
-  const auto other = bytes_tensor(12 * kMiB);  // no kept mapping of this size
-  EXPECT_EQ(other.narrow(0, 0, 8 * kMiB).min().item<std::uint8_t>(), 7)
-      << "the 8 MiB mapping (closer in size than the 20 MiB one) was resized for it: the pages "
-         "it had keep their contents instead of being zeroed again";
-  EXPECT_EQ(other.narrow(0, 8 * kMiB, 4 * kMiB).max().item<std::uint8_t>(), 0)
-      << "what it grew by is fresh";
-  EXPECT_TRUE(still_mapped(large_header)) << "the other kept mapping stays for later";
-  release_kept_tensor_mappings();
-  EXPECT_FALSE(still_mapped(large_header));
+  const auto again = bytes_tensor(8 * kMiB);
+  EXPECT_EQ(again.data_ptr(), first) << "the freed block served the same size again";
 }
 
-TEST(tensor_heap_test, kept_mappings_make_room_for_two_of_the_largest_tensor) {
+TEST(tensor_heap_test, arena_serves_a_freed_block_again_with_its_pages) {
+  TensorArena arena(64 * kMiB);
+  void* block = arena.allocate(8 * kMiB);
+  ASSERT_NE(block, nullptr);
+  view_bytes(block, 8 * kMiB).fill_(7);
+  arena.deallocate(block);
+  void* again = arena.allocate(8 * kMiB - 100);
+  EXPECT_EQ(again, block);
+  EXPECT_EQ(view_bytes(again, 8 * kMiB).min().item<std::uint8_t>(), 7)
+      << "its pages stayed faulted in: not unmapped and zeroed again";
+  EXPECT_EQ(arena.top_bytes(), 8 * kMiB);
+}
+
+TEST(tensor_heap_test, arena_takes_the_smallest_free_block_that_fits) {
+  TensorArena arena(64 * kMiB);
+  void* twelve = arena.allocate(12 * kMiB);
+  void* guard = arena.allocate(kMiB);
+  void* six = arena.allocate(6 * kMiB);
+  void* guard2 = arena.allocate(kMiB);
+  arena.deallocate(twelve);
+  arena.deallocate(six);
+  EXPECT_EQ(arena.allocate(5 * kMiB), six) << "the 6 MiB block, not the 12 MiB one freed first";
+  EXPECT_EQ(arena.allocate(10 * kMiB), twelve);
+  EXPECT_EQ(arena.top_bytes(), 20 * kMiB) << "nothing new was taken from the top";
+  EXPECT_EQ(arena.free_bytes(), 3 * kMiB) << "the remainders of both blocks";
+  arena.deallocate(guard);
+  arena.deallocate(guard2);
+}
+
+TEST(tensor_heap_test, arena_merges_a_freed_block_with_its_free_neighbours) {
+  TensorArena arena(64 * kMiB);
+  void* a = arena.allocate(4 * kMiB);
+  void* b = arena.allocate(4 * kMiB);
+  void* c = arena.allocate(4 * kMiB);
+  void* guard = arena.allocate(kMiB);
+  arena.deallocate(a);
+  arena.deallocate(c);
+  EXPECT_EQ(arena.allocate(8 * kMiB), static_cast<void*>(static_cast<char*>(guard) + kMiB))
+      << "before b is freed no free block holds 8 MiB: it comes from the top";
+  arena.deallocate(b);  // joins a and c on either side
+  EXPECT_EQ(arena.allocate(12 * kMiB), a) << "a, b and c as one block";
+  EXPECT_EQ(arena.free_bytes(), 0U);
+}
+
+TEST(tensor_heap_test, arena_grows_a_free_block_at_the_top) {
+  TensorArena arena(64 * kMiB);
+  void* a = arena.allocate(4 * kMiB);
+  void* b = arena.allocate(4 * kMiB);
+  arena.deallocate(b);
+  EXPECT_EQ(arena.allocate(6 * kMiB), b) << "the free block at the top, extended";
+  EXPECT_EQ(arena.top_bytes(), 10 * kMiB);
+  arena.deallocate(a);
+}
+
+TEST(tensor_heap_test, arena_allocates_nothing_beyond_its_reservation) {
+  TensorArena arena(8 * kMiB);
+  void* six = arena.allocate(6 * kMiB);
+  ASSERT_NE(six, nullptr);
+  EXPECT_EQ(arena.allocate(4 * kMiB), nullptr);
+  EXPECT_TRUE(arena.owns(six));
+  EXPECT_FALSE(arena.owns(&arena));
+  arena.deallocate(six);
+  EXPECT_EQ(arena.allocate(8 * kMiB), six) << "the whole reservation once it is free";
+}
+
+TEST(tensor_heap_test, arena_gives_the_pages_of_free_blocks_back) {
+  TensorArena arena(64 * kMiB);
+  void* block = arena.allocate(8 * kMiB);
+  view_bytes(block, 8 * kMiB).fill_(7);
+  arena.deallocate(block);
+  arena.release_free_pages();
+  void* again = arena.allocate(8 * kMiB);
+  ASSERT_EQ(again, block);
+  EXPECT_EQ(view_bytes(again, 8 * kMiB).max().item<std::uint8_t>(), 0)
+      << "fresh zeroed pages after the release";
+}
+
+TEST(tensor_heap_test, a_heap_block_goes_back_to_the_arena_when_its_tensor_dies) {
   tune_heap();
   release_kept_tensor_mappings();
-  const std::size_t above_cap = kIdleCapBytes + (std::size_t{4} << 20U);
-  auto huge = bytes_tensor(above_cap);
-  auto other = bytes_tensor(above_cap / 2);
-  const auto huge_header = header_of(huge);
-  const auto other_header = header_of(other);
-  huge = at::Tensor();
-  other = at::Tensor();
-  EXPECT_TRUE(still_mapped(huge_header)) << "kept although larger than kIdleCapBytes";
-  EXPECT_TRUE(still_mapped(other_header)) << "1.5 of the largest tensor are within two";
-  auto again = bytes_tensor(above_cap);
-  EXPECT_EQ(header_of(again), huge_header) << "served the same size again";
-  again = at::Tensor();
-  release_kept_tensor_mappings();
-  EXPECT_FALSE(still_mapped(huge_header));
+  auto tensor = bytes_tensor(24 * kMiB);
+  tensor.fill_(3);
+  const void* data = tensor.data_ptr();
+  tensor = at::Tensor();
+  release_kept_tensor_mappings();  // the freed block's pages go; a live block's would not
+  const auto again = bytes_tensor(24 * kMiB);
+  ASSERT_EQ(again.data_ptr(), data);
+  EXPECT_EQ(again.max().item<std::uint8_t>(), 0);
 }
 
 TEST(tensor_heap_test, small_tensors_come_from_the_heap) {
@@ -134,7 +174,8 @@ TEST(tensor_heap_test, small_tensors_come_from_the_heap) {
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(data) % 64, 0U);
   const auto mapping = mapping_of(data);
   ASSERT_TRUE(mapping.has_value());
-  EXPECT_NE(mapping->start, reinterpret_cast<std::uintptr_t>(data) - kHeaderBytes);
+  EXPECT_NE(mapping->start, reinterpret_cast<std::uintptr_t>(data) - 64)
+      << "not a mapping of its own";
   EXPECT_FLOAT_EQ(small.sum().item<float>(), 65536.0F);
 }
 
