@@ -1,4 +1,5 @@
 #include <stylize/errors.hpp>
+#include <stylize/max_pool.hpp>
 #include <stylize/vgg_features.hpp>
 #include <stylize/winograd_conv.hpp>
 
@@ -16,25 +17,6 @@ constexpr int64_t kSupportedFormatVersion = 1;
 const char* const kExportHint = "make one with scripts/export_vgg19.py";
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
-/// 2x2 max pooling (stride 2) that keeps no indices for the backward pass: it saves its input,
-/// which the ReLU before it keeps alive anyway, and finds the maxima again when the gradient
-/// arrives. ATen's own keeps an int64 index per output value, twice the output's size (63 MB of
-/// the activations autograd holds at 512 px).
-class MaxPool2x2 : public torch::autograd::Function<MaxPool2x2> {
- public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
-    ctx->save_for_backward({x});
-    return at::max_pool2d(x, {2, 2}, {2, 2});
-  }
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
-                                               torch::autograd::tensor_list grads) {
-    const auto x = ctx->get_saved_variables()[0];
-    const auto indices = std::get<1>(at::max_pool2d_with_indices(x, {2, 2}, {2, 2}));
-    return {at::max_pool2d_with_indices_backward(grads[0], x, {2, 2}, {2, 2}, {0, 0}, {1, 1},
-                                                 /*ceil_mode=*/false, indices)};
-  }
-};
 
 }  // namespace
 
@@ -262,7 +244,7 @@ void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>&
                                                                                   : at::relu(x);
         break;
       case LayerKind::kPool:
-        x = impl_->average_pooling ? at::avg_pool2d(x, {2, 2}, {2, 2}) : MaxPool2x2::apply(x);
+        x = impl_->average_pooling ? at::avg_pool2d(x, {2, 2}, {2, 2}) : max_pool_2x2(x);
         break;
     }
     for (std::size_t j = 0; j < layer_indices.size(); ++j) {

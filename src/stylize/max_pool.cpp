@@ -1,0 +1,133 @@
+#include <stylize/max_pool.hpp>
+
+#include <ATen/Parallel.h>
+#include <torch/autograd.h>
+
+#include <cstdint>
+
+namespace stylize {
+namespace {
+
+/// Whether the fast kernels below can run on x.
+bool own_kernel_suits(const at::Tensor& x) {
+  return x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 4 &&
+         x.is_contiguous() && x.size(2) >= 2 && x.size(3) >= 2;
+}
+
+// The row kernels are compiled for AVX-512, AVX2 and the baseline, picked at load time
+// (target_clones); each is written so that the compiler vectorises it: plain selects, no
+// branches (on real activations which value is a window's maximum is unpredictable, and scalar
+// or branchy code made the backward pass 4-5x slower than the forward).
+#define STYLIZE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+/// One output row: each window's maximum, as ATen decides (each value greater than the maximum
+/// so far, or NaN, takes its place; the window is scanned row by row).
+STYLIZE_VECTOR_CLONES
+void forward_row(const float* __restrict top, const float* __restrict bottom,
+                 float* __restrict dst, int64_t out_w) {
+  for (int64_t ox = 0; ox < out_w; ++ox) {
+    float m = top[2 * ox];
+    const float b = top[2 * ox + 1];
+    const float c = bottom[2 * ox];
+    const float d = bottom[2 * ox + 1];
+    m = ((b > m) | (b != b)) ? b : m;  // bitwise: no branch, so the loop vectorises
+    m = ((c > m) | (c != c)) ? c : m;
+    m = ((d > m) | (d != d)) ? d : m;
+    dst[ox] = m;
+  }
+}
+
+/// The gradient of one output row's windows: all to the value forward_row chose, 0 to the others
+/// (every value of the two input rows that a window covers is written).
+STYLIZE_VECTOR_CLONES
+void backward_row(const float* __restrict top, const float* __restrict bottom,
+                  const float* __restrict grad, float* __restrict grad_top,
+                  float* __restrict grad_bottom, int64_t out_w) {
+  for (int64_t ox = 0; ox < out_w; ++ox) {
+    const float a = top[2 * ox];
+    const float b = top[2 * ox + 1];
+    const float c = bottom[2 * ox];
+    const float d = bottom[2 * ox + 1];
+    // Which value takes the gradient, as 0/1 floats: with bools (&&, ||, !) GCC keeps
+    // branches and does not vectorise the loop.
+    const float take_b = ((b > a) | (b != b)) ? 1.0F : 0.0F;
+    const float m1 = take_b != 0.0F ? b : a;
+    const float take_c = ((c > m1) | (c != c)) ? 1.0F : 0.0F;
+    const float m2 = take_c != 0.0F ? c : m1;
+    const float to_d = ((d > m2) | (d != d)) ? 1.0F : 0.0F;
+    const float to_c = take_c * (1.0F - to_d);
+    const float to_b = take_b * (1.0F - to_d - to_c);
+    const float to_a = 1.0F - to_d - to_c - to_b;
+    const float g = grad[ox];
+    grad_bottom[2 * ox + 1] = to_d != 0.0F ? g : 0.0F;
+    grad_bottom[2 * ox] = to_c != 0.0F ? g : 0.0F;
+    grad_top[2 * ox + 1] = to_b != 0.0F ? g : 0.0F;
+    grad_top[2 * ox] = to_a != 0.0F ? g : 0.0F;
+  }
+}
+
+/// Rows of output (plane, output row) are shared among the threads.
+template <typename RowFn>
+void for_each_output_row(const at::Tensor& x, RowFn row_fn) {
+  const int64_t planes = x.size(0) * x.size(1);
+  const int64_t out_h = x.size(2) / 2;
+  at::parallel_for(0, planes * out_h, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) row_fn(r / out_h, r % out_h);
+  });
+}
+
+at::Tensor pool_forward(const at::Tensor& x) {
+  const int64_t h = x.size(2);
+  const int64_t w = x.size(3);
+  const int64_t out_h = h / 2;
+  const int64_t out_w = w / 2;
+  auto out = at::empty({x.size(0), x.size(1), out_h, out_w}, x.options());
+  const float* in = x.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  for_each_output_row(x, [&](int64_t plane, int64_t oy) {
+    const float* top = in + (plane * h + 2 * oy) * w;
+    forward_row(top, top + w, o + (plane * out_h + oy) * out_w, out_w);
+  });
+  return out;
+}
+
+at::Tensor pool_backward(const at::Tensor& x, const at::Tensor& grad_out) {
+  const int64_t h = x.size(2);
+  const int64_t w = x.size(3);
+  const int64_t out_h = h / 2;
+  const int64_t out_w = w / 2;
+  const auto g = grad_out.contiguous();
+  // Every value a window covers is written; a row or column left over by an odd size is not.
+  auto grad_in = (h % 2 != 0 || w % 2 != 0) ? at::zeros_like(x) : at::empty_like(x);
+  const float* in = x.data_ptr<float>();
+  const float* gp = g.data_ptr<float>();
+  float* gi = grad_in.data_ptr<float>();
+  for_each_output_row(x, [&](int64_t plane, int64_t oy) {
+    const int64_t offset = (plane * h + 2 * oy) * w;
+    backward_row(in + offset, in + offset + w, gp + (plane * out_h + oy) * out_w, gi + offset,
+                 gi + offset + w, out_w);
+  });
+  return grad_in;
+}
+
+class MaxPool2x2 : public torch::autograd::Function<MaxPool2x2> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
+    ctx->save_for_backward({x});
+    return own_kernel_suits(x) ? pool_forward(x) : at::max_pool2d(x, {2, 2}, {2, 2});
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto x = ctx->get_saved_variables()[0];
+    if (own_kernel_suits(x)) return {pool_backward(x, grads[0])};
+    const auto indices = std::get<1>(at::max_pool2d_with_indices(x, {2, 2}, {2, 2}));
+    return {at::max_pool2d_with_indices_backward(grads[0], x, {2, 2}, {2, 2}, {0, 0}, {1, 1},
+                                                 /*ceil_mode=*/false, indices)};
+  }
+};
+
+}  // namespace
+
+at::Tensor max_pool_2x2(const at::Tensor& x) { return MaxPool2x2::apply(x); }
+
+}  // namespace stylize
