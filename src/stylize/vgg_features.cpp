@@ -1,4 +1,5 @@
 #include <stylize/errors.hpp>
+#include <stylize/first_conv.hpp>
 #include <stylize/max_pool.hpp>
 #include <stylize/vgg_features.hpp>
 #include <stylize/winograd_conv.hpp>
@@ -235,9 +236,15 @@ void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>&
     const auto k = static_cast<std::size_t>(i);
     switch (impl_->kinds[k]) {
       case LayerKind::kConv:
-        x = impl_->winograd[k] ? impl_->winograd[k]->forward(x)
-                               : at::conv2d(x, impl_->compute_weights[k],
-                                            impl_->compute_biases[k], /*stride=*/1, /*padding=*/1);
+        if (impl_->winograd[k]) {
+          x = impl_->winograd[k]->forward(x);
+        } else if (impl_->conv_algorithm != ConvAlgorithm::kDirect) {
+          // conv1_1: its own input gradient (ATen's for anything it does not suit)
+          x = conv3x3_few_channels(x, impl_->compute_weights[k], impl_->compute_biases[k]);
+        } else {
+          x = at::conv2d(x, impl_->compute_weights[k], impl_->compute_biases[k], /*stride=*/1,
+                         /*padding=*/1);
+        }
         break;
       case LayerKind::kRelu:
         x = i > 0 && impl_->kinds[k - 1] == LayerKind::kConv && !requested(i - 1) ? at::relu_(x)
