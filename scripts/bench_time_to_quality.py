@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Time to quality: how soon each setting reaches what single-scale L-BFGS reaches in N iterations.
 
-Runs `stylize` once single-scale for --baseline-iterations (default 300) at --size, taking the
-lowest full-size loss it reaches as the quality bar, then runs each candidate setting (coarse to
-fine ladders, fewer iterations) and reports the time at which its loss *at full size* (the same
+Runs `stylize` once single-scale from the photo (--init content) for --baseline-iterations
+(default 300) at --size, taking the lowest full-size loss it reaches as the quality bar, then
+runs each candidate setting (stylize's defaults, coarse to fine ladders) and reports the time at which its loss *at full size* (the same
 loss, same targets, same normalisation) first reaches the bar, and the speed-up. All runs use the
 same model, images, weights and seed; times come from --progress-json (compute only, startup
 excluded; earlier scales' time is included).
@@ -21,11 +21,11 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CANDIDATES = {
-    "single": ("single scale, stylize's defaults, 300", ["-n", "300"]),
-    "c2f-q": ("coarse-to-fine 1/4 -> 1, 300 + 150/scale", ["--min-size", "{q}", "--initial-iterations", "300", "-n", "150"]),
-    "c2f-q-short": ("coarse-to-fine 1/4 -> 1, 150 + 100/scale", ["--min-size", "{q}", "--initial-iterations", "150", "-n", "100"]),
-    "c2f-h": ("coarse-to-fine 1/2 -> 1, 300 + 150", ["--min-size", "{h}", "--initial-iterations", "300", "-n", "150"]),
-    "warm": ("single scale from the style's colours (--init style-colors), 300", ["--init", "style-colors", "-n", "300"]),
+    "single": ("single scale, stylize's defaults (the warm start), 300", ["-n", "300"]),
+    "content": ("single scale from the photo (--init content), 300", ["--init", "content", "-n", "300"]),
+    "c2f-q": ("coarse-to-fine 1/4 -> 1, 300 + 150/scale", ["--init", "content", "--min-size", "{q}", "--initial-iterations", "300", "-n", "150"]),
+    "c2f-q-short": ("coarse-to-fine 1/4 -> 1, 150 + 100/scale", ["--init", "content", "--min-size", "{q}", "--initial-iterations", "150", "-n", "100"]),
+    "c2f-h": ("coarse-to-fine 1/2 -> 1, 300 + 150", ["--init", "content", "--min-size", "{h}", "--initial-iterations", "300", "-n", "150"]),
     "warm-c2f-q": ("style colours + coarse-to-fine 1/4 -> 1, 300 + 150/scale", ["--init", "style-colors", "--min-size", "{q}", "--initial-iterations", "300", "-n", "150"]),
 }
 
@@ -61,7 +61,7 @@ def main():
     parser.add_argument("--baseline-iterations", type=int, default=300)
     parser.add_argument("--model", default=None)
     parser.add_argument("--binary", default=os.path.join(ROOT, "build", "stylize"))
-    parser.add_argument("--candidates", default="c2f-q,c2f-q-short,c2f-h,warm,warm-c2f-q",
+    parser.add_argument("--candidates", default="single,content,c2f-q,c2f-q-short,c2f-h,warm-c2f-q",
                         help="comma list of: " + ", ".join(CANDIDATES))
     parser.add_argument("--keep", metavar="DIR", help="keep each result as DIR/<candidate>.png "
                         "(baseline.png for the baseline), e.g. to score them with stylize --measure")
@@ -75,7 +75,8 @@ def main():
         bar, base_time = (float(x) for x in args.baseline.split(","))
         base = [(base_time, True, bar)]
     else:
-        base = run(args, ["-n", str(args.baseline_iterations)] + shlex.split(args.baseline_args),
+        # The classic method: from the photo (stylize's default start is the warm one).
+        base = run(args, ["--init", "content", "-n", str(args.baseline_iterations)] + shlex.split(args.baseline_args),
                    "baseline")
         bar = min(loss for _, _, loss in base)
         base_time = next(t for t, _, loss in base if loss <= bar)

@@ -146,8 +146,9 @@ void add_options(CLI::App& app, CliOptions& o) {
                  "Iterations over which --tolerance measures the improvement")
       ->capture_default_str();
   app.add_option("--init", o.init,
-                 "Start image: content; style-colors (the photo recoloured to the style's colour "
-                 "statistics: converges sooner); noise; or an image file")
+                 "Start image: auto (style-colors, or content with --preserve-colors); content; "
+                 "style-colors (the photo recoloured to the style's colour statistics: reaches "
+                 "the same loss sooner); noise; or an image file")
       ->capture_default_str();
   app.add_option("--seed", o.seed, "Random seed (default: random, and printed)");
   app.add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
@@ -203,15 +204,19 @@ StyleConfig resolve_config(const CliOptions& o) {
   config.conv_algorithm = o.conv == "direct"     ? ConvAlgorithm::kDirect
                           : o.conv == "winograd" ? ConvAlgorithm::kWinograd
                                                  : ConvAlgorithm::kAuto;
-  if (o.init == "content") {
+  // The warm start would paint the photo in the style's colours, which --preserve-colors keeps
+  // out of the result.
+  const std::string init =
+      o.init != "auto" ? o.init : (o.preserve_colors == "none" ? "style-colors" : "content");
+  if (init == "content") {
     config.init = InitKind::kContent;
-  } else if (o.init == "noise") {
+  } else if (init == "noise") {
     config.init = InitKind::kNoise;
-  } else if (o.init == "style-colors") {
+  } else if (init == "style-colors") {
     config.init = InitKind::kStyleColours;
   } else {
     config.init = InitKind::kImage;
-    config.init_path = o.init;
+    config.init_path = init;
   }
   return config;
 }

@@ -48,7 +48,8 @@ struct CliOptions {
   std::string precision = "fp32";
   std::string conv = "auto";
   std::string preserve_colors = "none";
-  std::string init = "content";
+  /// auto: style-colors, or content with --preserve-colors (README "Time to a good image")
+  std::string init = "auto";
   std::optional<std::uint64_t> seed;
   std::string content_layers;
   std::string style_layers;

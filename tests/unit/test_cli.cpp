@@ -79,6 +79,23 @@ TEST(cli_parse_test, defaults_come_from_the_engine_config) {
   EXPECT_FALSE(parsed.print_and_exit.has_value());
 }
 
+TEST(cli_parse_test, the_default_init_is_the_warm_start_unless_colours_are_preserved) {
+  auto init_of = [](std::vector<std::string> args) {
+    return resolve_config(parse_args(std::move(args)).options).init;
+  };
+  EXPECT_EQ(init_of({}), InitKind::kStyleColours);
+  EXPECT_EQ(init_of({"--init", "auto"}), InitKind::kStyleColours);
+  EXPECT_EQ(init_of({"--preserve-colors", "luminance"}), InitKind::kContent);
+  EXPECT_EQ(init_of({"--preserve-colors", "stats"}), InitKind::kContent);
+  EXPECT_EQ(init_of({"--preserve-colors", "stats", "--init", "style-colors"}),
+            InitKind::kStyleColours)
+      << "an explicit choice stands";
+  EXPECT_EQ(init_of({"--init", "content"}), InitKind::kContent);
+  const auto from_file = resolve_config(parse_args({"--init", "start.png"}).options);
+  EXPECT_EQ(from_file.init, InitKind::kImage);
+  EXPECT_EQ(from_file.init_path, "start.png");
+}
+
 TEST(cli_parse_test, reads_every_option) {
   const auto o =
       parse_args({"-c", "a.jpg", "-s", "b.jpg", "--style", "c.png", "--style-blend", "2,1", "-o",
@@ -322,7 +339,7 @@ TEST(cli_heap_test, tensor_sized_blocks_get_their_own_mapping) {
 
 TEST_F(CliRunTest, style_colors_init_starts_from_the_styles_palette) {
   // One iteration barely moves the image: the output shows where each run started.
-  auto run = run_cli(with(tiny_args(dir_.file("content.png")), {"-n", "1"}));
+  auto run = run_cli(with(tiny_args(dir_.file("content.png")), {"-n", "1", "--init", "content"}));
   ASSERT_EQ(run.exit_code, kExitOk) << run.err;
   run = run_cli(with(tiny_args(dir_.file("warm.png")), {"-n", "1", "--init", "style-colors"}));
   ASSERT_EQ(run.exit_code, kExitOk) << run.err;
@@ -332,6 +349,9 @@ TEST_F(CliRunTest, style_colors_init_starts_from_the_styles_palette) {
   };
   EXPECT_LT(distance("warm.png"), 0.03F);
   EXPECT_LT(distance("warm.png"), 0.5F * distance("content.png"));
+  run = run_cli(with(tiny_args(dir_.file("default.png")), {"-n", "1"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  EXPECT_LT(distance("default.png"), 0.03F) << "the default starts from the style's colours";
 }
 
 TEST_F(CliRunTest, style_colors_init_serves_every_image_of_a_batch) {
