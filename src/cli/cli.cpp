@@ -749,8 +749,8 @@ void tune_heap() {
   // fragment. A fixed 1 MiB threshold gives every large block its own mapping, returned whole
   // when freed (images, OpenCV buffers).
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(kTensorMappingMinBytes));
-  // Tensors likewise, through torch's allocator hook, with huge pages and reuse of freed
-  // mappings (tensor_heap.hpp).
+  // Tensors from 1 MiB up come from the tensor arena instead, through torch's allocator hook
+  // (tensor_heap.hpp).
   install_tensor_heap();
 }
 
