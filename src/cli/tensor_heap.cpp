@@ -3,6 +3,7 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -149,7 +150,8 @@ struct alignas(64) BlockHeader {
 constexpr std::size_t kPageBytes = 4096;
 
 /// README "Performance", the heap. Tensors from kTensorMappingMinBytes up come from the arena
-/// (one per process, reserving as much address space as the machine has memory); the rare one
+/// (one per process, reserving as much address space as the machine has memory, at most half of
+/// an address-space limit); the rare one
 /// it cannot hold gets a mapping of its own, unmapped when it dies; smaller ones come from
 /// glibc's heap.
 class TensorHeap final : public c10::Allocator {
@@ -169,11 +171,19 @@ class TensorHeap final : public c10::Allocator {
   TensorArena& arena() const { return arena_; }
 
  private:
-  static std::size_t physical_memory_bytes() {
+  /// As much address space as the machine has memory, but at most half of an address-space
+  /// limit (ulimit -v, which some schedulers set), so the rest of the process keeps room.
+  static std::size_t arena_reserve_bytes() {
     const long pages = sysconf(_SC_PHYS_PAGES);
     const long page_bytes = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || page_bytes <= 0) return std::size_t{16} << 30U;
-    return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page_bytes);
+    std::size_t bytes = pages > 0 && page_bytes > 0
+                            ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page_bytes)
+                            : std::size_t{16} << 30U;
+    rlimit limit{};
+    if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+      bytes = std::min(bytes, static_cast<std::size_t>(limit.rlim_cur) / 2);
+    }
+    return bytes;
   }
 
   void* allocate_raw(std::size_t nbytes) const {
@@ -214,7 +224,7 @@ class TensorHeap final : public c10::Allocator {
     }
   }
 
-  mutable TensorArena arena_{physical_memory_bytes()};
+  mutable TensorArena arena_{arena_reserve_bytes()};
 };
 
 }  // namespace

@@ -65,7 +65,8 @@ class TensorArena {
 };
 
 /// Makes torch's CPU tensors from kTensorMappingMinBytes up come from a TensorArena that
-/// reserves as much address space as the machine has memory (tensors that do not fit get a
+/// reserves as much address space as the machine has memory, at most half of an address-space
+/// limit (ulimit -v) (tensors that do not fit get a
 /// mapping of their own, returned when they die); smaller ones come from glibc's heap.
 /// Process-wide, so the CLI calls it once at start-up (run_main), before any tensor exists; the
 /// engine library never does. STYLIZE_MALLOC=default in the environment skips it (for
