@@ -3,10 +3,10 @@
 
 Runs `stylize` once single-scale from the photo (--init content) for --baseline-iterations
 (default 300) at --size, taking the lowest full-size loss it reaches as the quality bar, then
-runs each candidate setting (stylize's defaults, coarse to fine ladders) and reports the time at which its loss *at full size* (the same
-loss, same targets, same normalisation) first reaches the bar, and the speed-up. All runs use the
-same model, images, weights and seed; times come from --progress-json (compute only, startup
-excluded; earlier scales' time is included).
+runs each candidate setting (stylize's defaults, coarse to fine ladders) and reports the time at
+which its loss *at full size* (the same loss, same targets, same normalisation) first reaches the
+bar, and the speed-up. All runs use the same model, images, weights and seed; times come from
+--progress-json (compute only, startup excluded; earlier scales' time is included).
 
   scripts/bench_time_to_quality.py [--size 512] [--baseline-iterations 300]
       [--baseline-args '--conv direct']  (options for the baseline run only: e.g. the direct

@@ -40,14 +40,15 @@ TensorArena::~TensorArena() {
 }
 
 bool TensorArena::commit_up_to(std::size_t end) {
-  if (end <= committed_) return true;
+  // The used range only grows, and is opened in whole huge pages: what is open follows from top_.
+  const std::size_t committed = std::min(round_up(top_, kHugePageBytes), reserved_bytes_);
+  if (end <= committed) return true;
   const std::size_t new_committed = std::min(round_up(end, kHugePageBytes), reserved_bytes_);
-  char* from = base_ + committed_;
-  const std::size_t length = new_committed - committed_;
+  char* from = base_ + committed;
+  const std::size_t length = new_committed - committed;
   if (mprotect(from, length, PROT_READ | PROT_WRITE) != 0) return false;
   // Advice only: where transparent huge pages are off, small pages serve as before.
   madvise(from, length, MADV_HUGEPAGE);
-  committed_ = new_committed;
   return true;
 }
 

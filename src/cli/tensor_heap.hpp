@@ -52,13 +52,13 @@ class TensorArena {
  private:
   void add_free(std::size_t offset, std::size_t bytes);      // with mutex_ held
   void remove_free(std::size_t offset, std::size_t bytes);   // with mutex_ held
-  bool commit_up_to(std::size_t end);                        // with mutex_ held
+  /// Opens the reservation up to end (the new top), in whole huge pages; with mutex_ held.
+  bool commit_up_to(std::size_t end);
 
   char* base_ = nullptr;
   std::size_t reserved_bytes_ = 0;
   mutable std::mutex mutex_;
-  std::size_t top_ = 0;
-  std::size_t committed_ = 0;
+  std::size_t top_ = 0;  ///< the used range ends here; it never shrinks
   std::map<std::size_t, std::size_t> free_by_offset_;        ///< offset -> bytes
   std::set<std::pair<std::size_t, std::size_t>> free_by_size_;  ///< (bytes, offset)
   std::unordered_map<std::size_t, std::size_t> live_;         ///< offset -> bytes

@@ -239,7 +239,8 @@ void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>&
         if (impl_->winograd[k]) {
           x = impl_->winograd[k]->forward(x);
         } else if (impl_->conv_algorithm != ConvAlgorithm::kDirect) {
-          // conv1_1: its own input gradient (ATen's for anything it does not suit)
+          // Not a Winograd layer: conv1_1 (3 channels) gets its own input gradient, and
+          // conv3x3_few_channels hands anything else to ATen.
           x = conv3x3_few_channels(x, impl_->compute_weights[k], impl_->compute_biases[k]);
         } else {
           x = at::conv2d(x, impl_->compute_weights[k], impl_->compute_biases[k], /*stride=*/1,
