@@ -12,12 +12,12 @@
 namespace stylize {
 namespace {
 
-// Calibrated on this project's CPU build with the CLI's tensor heap and Winograd convolutions
-// (peak RSS of 256 and 512 px runs with the full VGG-19 and the L-BFGS history full: 542 and
-// 910 MiB): about 350 MiB of runtime besides the weights (libraries, oneDNN's kernels, up to
-// 256 MiB of mappings the heap keeps for reuse) and 2.1 bytes per activation value, rounded to
-// 352 MiB and 2.25 bytes (the estimate is 1-2 % above those runs).
-constexpr std::uint64_t kRuntimeBytes = 352ULL << 20U;
+// Calibrated on this project's CPU build with the CLI's tensor arena and Winograd convolutions
+// (peak RSS of 256 and 512 px runs with the full VGG-19 and the L-BFGS history full: 497 and
+// 870 MiB): about 320 MiB of runtime besides the weights (libraries, oneDNN's kernels) and 2.1
+// bytes per activation value, rounded to 320 MiB and 2.25 bytes (the estimate is 2 % above the
+// 512 px run, 4 % above the 256 px one).
+constexpr std::uint64_t kRuntimeBytes = 320ULL << 20U;
 constexpr double kBytesPerActivation = 2.25;
 constexpr double kBytesPerImageValue = 4.0;
 constexpr int kVggChannels[] = {64, 128, 256, 512, 512};
