@@ -2,12 +2,21 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <utility>
+
 namespace stylize {
 
 /// Gram matrix of features [N,C,H,W]: [N,C,C] = F F^T / (H*W), with F the features reshaped to
 /// [N,C,H*W]. Dividing by the pixel count (rather than Gatys' 1/(4 N^2 M^2) in the loss) keeps the
 /// Gram matrix of a style image comparable across image sizes.
 at::Tensor gram_matrix(const at::Tensor& features);
+
+/// gram_matrix(features) together with a tensor equal to features for the rest of the network:
+/// {pass_on, gram}. Continuing the network from pass_on lets the backward pass add the Gram
+/// matrix's gradient into the network's gradient inside the one matrix product that computes it
+/// (G's backward, (dG + dG^T) F / hw, accumulated onto the gradient arriving at pass_on),
+/// instead of autograd computing it apart and summing two activation-sized gradients.
+std::pair<at::Tensor, at::Tensor> gram_tap(const at::Tensor& features);
 
 /// Mean square of a tensor, floored at a tiny epsilon: the normaliser of the relative losses.
 at::Tensor mean_square(const at::Tensor& target);

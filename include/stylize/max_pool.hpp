@@ -13,4 +13,13 @@ namespace stylize {
 /// 2-4x faster than ATen's (README "Performance"); anything else runs ATen's.
 at::Tensor max_pool_2x2(const at::Tensor& x);
 
+/// ReLU then 2x2 max pooling (as max_pool_2x2) in one pass, on feature maps in oneDNN's blocked
+/// layout: x is [N, C/16, H, W, 16] (channel c at [n, c/16, y, x, c%16]), fp32 on the CPU, and
+/// so is the result [N, C/16, H/2, W/2, 16]. This is how the Winograd convolutions around a
+/// pooling layer pass activations on without reordering them to NCHW and back (README
+/// "Performance"). Values and gradients are those of relu() then max_pool_2x2() on the NCHW
+/// equivalent, ties and NaN included: the gradient goes to the window's first maximum when
+/// that maximum is above zero. Saves only its input.
+at::Tensor relu_max_pool_2x2_blocked(const at::Tensor& x);
+
 }  // namespace stylize

@@ -59,8 +59,11 @@ class VggFeatures {
   std::vector<at::Tensor> extract(const at::Tensor& image_rgb01,
                                   const std::vector<int>& layer_indices);
 
-  /// Receives (position in layer_indices, activation [N,C,H,W] fp32).
-  using LayerCallback = std::function<void(std::size_t, const at::Tensor&)>;
+  /// Receives (position in layer_indices, activation [N,C,H,W] fp32) and returns what the
+  /// network continues with: an undefined tensor (the activation itself), or a tensor equal to
+  /// the activation through which a loss's gradient joins the network's (gram_tap). The
+  /// returned tensor is used in fp32 networks only.
+  using LayerCallback = std::function<at::Tensor(std::size_t, const at::Tensor&)>;
   /// As above, but hands each requested activation to on_layer as soon as its layer has run
   /// (in network order). A loss built inside on_layer enters the autograd graph right after its
   /// layer, so the backward pass computes that loss's gradient just when the chain rule reaches

@@ -45,8 +45,12 @@ class WinogradConv3x3 {
 
   virtual ~WinogradConv3x3() = default;
 
-  /// x [N,I,H,W] fp32 on the CPU; returns [N,O,H,W] (through ATen when H*W < kMinFeaturePixels).
-  virtual at::Tensor forward(const at::Tensor& x) = 0;
+  /// x [N,I,H,W] fp32 on the CPU, or the same in the blocked layout [N,I/16,H,W,16]
+  /// (blocked_layout.hpp); returns [N,O,H,W], or [N,O/16,H,W,16] when blocked_output. Blocked
+  /// tensors go to and from the kernels without a reorder; feature maps smaller than
+  /// kMinFeaturePixels go through ATen (and through to_blocked/from_blocked where asked).
+  virtual at::Tensor forward(const at::Tensor& x, bool blocked_output) = 0;
+  at::Tensor forward(const at::Tensor& x) { return forward(x, false); }
 };
 
 }  // namespace stylize

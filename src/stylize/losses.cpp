@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
 
 namespace stylize {
 namespace {
@@ -33,6 +35,58 @@ class GramMatrix : public torch::autograd::Function<GramMatrix> {
 }  // namespace
 
 at::Tensor gram_matrix(const at::Tensor& features) { return GramMatrix::apply(features); }
+
+namespace {
+/// The backward of gram_tap: gets the gradients of both outputs (the pass-through's from the
+/// network, the Gram matrix's from the loss) and returns the features' gradient, adding G's
+/// into the network's with one product, (dG + dG^T) F / hw, accumulated in place (baddbmm_,
+/// beta 1) when nothing else holds the incoming gradient. A Node of its own rather than an
+/// autograd::Function, whose backward receives copies of the gradients and so could never tell
+/// that it holds the only one.
+class GramTapBackward final : public torch::autograd::Node {
+ public:
+  explicit GramTapBackward(at::Tensor features) : features_(std::move(features)) {}
+  [[nodiscard]] std::string name() const override { return "GramTapBackward"; }
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
+    at::Tensor pass_grad = std::move(grads[0]);
+    const at::Tensor gram_grad = std::move(grads[1]);
+    if (!gram_grad.defined()) return {pass_grad};
+    const auto hw = features_.size(2) * features_.size(3);
+    const auto flat = features_.reshape({features_.size(0), features_.size(1), hw});
+    const auto symmetric = (gram_grad + gram_grad.transpose(1, 2)) / static_cast<double>(hw);
+    if (!pass_grad.defined()) return {at::bmm(symmetric, flat).view(features_.sizes())};
+    const bool only_holder = pass_grad.is_contiguous() && pass_grad.use_count() == 1 &&
+                             pass_grad.storage().use_count() == 1;
+    auto result = only_holder ? std::move(pass_grad) : pass_grad.contiguous().clone();
+    result.view({features_.size(0), features_.size(1), hw}).baddbmm_(symmetric, flat);
+    return {result};
+  }
+  void release_variables() override { features_.reset(); }
+
+ private:
+  at::Tensor features_;
+};
+}  // namespace
+
+std::pair<at::Tensor, at::Tensor> gram_tap(const at::Tensor& features) {
+  at::Tensor pass_on;
+  at::Tensor gram;
+  {
+    const at::NoGradGuard no_grad;
+    const auto hw = features.size(2) * features.size(3);
+    const auto flat = features.reshape({features.size(0), features.size(1), hw});
+    gram = at::bmm(flat, flat.transpose(1, 2)) / static_cast<double>(hw);
+    pass_on = features.detach();  // the same memory, with a history of its own (below)
+  }
+  if (torch::autograd::compute_requires_grad(features)) {
+    const std::shared_ptr<GramTapBackward> node(new GramTapBackward(features.detach()),
+                                                torch::autograd::deleteNode);
+    node->set_next_edges(torch::autograd::collect_next_edges(features));
+    torch::autograd::set_history(pass_on, node);  // output 0
+    torch::autograd::set_history(gram, node);     // output 1
+  }
+  return {pass_on, gram};
+}
 
 at::Tensor mean_square(const at::Tensor& target) {
   return target.square().mean().clamp_min(kMinMeanSquare);

@@ -4,6 +4,7 @@
 #include <torch/autograd.h>
 
 #include <cstdint>
+#include <limits>
 
 namespace stylize {
 namespace {
@@ -126,8 +127,118 @@ class MaxPool2x2 : public torch::autograd::Function<MaxPool2x2> {
   }
 };
 
+// Blocked layout [N, C/16, H, W, 16]: the 16 channels of a block are contiguous, so a window
+// is four vectors of 16 and each pixel's lanes are independent (the loops over them vectorise).
+constexpr int64_t kLanes = 16;
+
+bool blocked_suits(const at::Tensor& x) {
+  return x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 5 &&
+         x.size(4) == kLanes && x.is_contiguous() && x.size(2) >= 2 && x.size(3) >= 2;
+}
+
+/// One output row of relu(max of each window): the window's maximum, NaN if it holds one (as
+/// ATen's pooling and ReLU give), else max(m, 0). Written so that GCC vectorises the loop over
+/// the 16 lanes (the forward_row form with the NaN test in each select it did not).
+STYLIZE_VECTOR_CLONES
+void relu_pool_forward_row(const float* __restrict top, const float* __restrict bottom,
+                           float* __restrict dst, int64_t out_w) {
+  for (int64_t ox = 0; ox < out_w; ++ox) {
+    const int64_t i = 2 * ox * kLanes;
+    float* out = dst + ox * kLanes;
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const float a = top[i + l];
+      const float b = top[i + kLanes + l];
+      const float c = bottom[i + l];
+      const float d = bottom[i + kLanes + l];
+      float m = a;
+      m = b > m ? b : m;
+      m = c > m ? c : m;
+      m = d > m ? d : m;
+      const bool nan = (a != a) | (b != b) | (c != c) | (d != d);
+      out[l] = nan ? std::numeric_limits<float>::quiet_NaN() : (m > 0.0F ? m : 0.0F);
+    }
+  }
+}
+
+/// The gradient of one output row: to the value relu_pool_forward_row chose when it is above 0
+/// (ReLU passes no gradient where its result is 0, nor where it is NaN), 0 everywhere else.
+STYLIZE_VECTOR_CLONES
+void relu_pool_backward_row(const float* __restrict top, const float* __restrict bottom,
+                            const float* __restrict grad, float* __restrict grad_top,
+                            float* __restrict grad_bottom, int64_t out_w) {
+  for (int64_t ox = 0; ox < out_w; ++ox) {
+    const int64_t i = 2 * ox * kLanes;
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const float a = top[i + l];
+      const float b = top[i + kLanes + l];
+      const float c = bottom[i + l];
+      const float d = bottom[i + kLanes + l];
+      const float take_b = ((b > a) | (b != b)) ? 1.0F : 0.0F;
+      const float m1 = take_b != 0.0F ? b : a;
+      const float take_c = ((c > m1) | (c != c)) ? 1.0F : 0.0F;
+      const float m2 = take_c != 0.0F ? c : m1;
+      const float to_d = ((d > m2) | (d != d)) ? 1.0F : 0.0F;
+      const float m = to_d != 0.0F ? d : m2;
+      const float g = m > 0.0F ? grad[ox * kLanes + l] : 0.0F;
+      const float to_c = take_c * (1.0F - to_d);
+      const float to_b = take_b * (1.0F - to_d - to_c);
+      const float to_a = 1.0F - to_d - to_c - to_b;
+      grad_bottom[i + kLanes + l] = to_d != 0.0F ? g : 0.0F;
+      grad_bottom[i + l] = to_c != 0.0F ? g : 0.0F;
+      grad_top[i + kLanes + l] = to_b != 0.0F ? g : 0.0F;
+      grad_top[i + l] = to_a != 0.0F ? g : 0.0F;
+    }
+  }
+}
+
+class ReluMaxPool2x2Blocked : public torch::autograd::Function<ReluMaxPool2x2Blocked> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
+    TORCH_CHECK(blocked_suits(x), "relu_max_pool_2x2_blocked: expected a contiguous fp32 CPU "
+                "tensor [N, C/16, H, W, 16] with H, W >= 2, got ", x.sizes());
+    ctx->save_for_backward({x});
+    const int64_t h = x.size(2);
+    const int64_t row = x.size(3) * kLanes;
+    const int64_t out_h = h / 2;
+    const int64_t out_w = x.size(3) / 2;
+    auto out = at::empty({x.size(0), x.size(1), out_h, out_w, kLanes}, x.options());
+    const float* in = x.data_ptr<float>();
+    float* o = out.data_ptr<float>();
+    for_each_output_row(x, [&](int64_t plane, int64_t oy) {
+      const float* top = in + (plane * h + 2 * oy) * row;
+      relu_pool_forward_row(top, top + row, o + (plane * out_h + oy) * out_w * kLanes, out_w);
+    });
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto x = ctx->get_saved_variables()[0];
+    const int64_t h = x.size(2);
+    const int64_t w = x.size(3);
+    const int64_t row = w * kLanes;
+    const int64_t out_h = h / 2;
+    const int64_t out_w = w / 2;
+    const auto g = grads[0].contiguous();
+    auto grad_in = (h % 2 != 0 || w % 2 != 0) ? at::zeros_like(x) : at::empty_like(x);
+    const float* in = x.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+    float* gi = grad_in.data_ptr<float>();
+    for_each_output_row(x, [&](int64_t plane, int64_t oy) {
+      const int64_t offset = (plane * h + 2 * oy) * row;
+      relu_pool_backward_row(in + offset, in + offset + row,
+                             gp + (plane * out_h + oy) * out_w * kLanes, gi + offset,
+                             gi + offset + row, out_w);
+    });
+    return {grad_in};
+  }
+};
+
 }  // namespace
 
 at::Tensor max_pool_2x2(const at::Tensor& x) { return MaxPool2x2::apply(x); }
+
+at::Tensor relu_max_pool_2x2_blocked(const at::Tensor& x) {
+  return ReluMaxPool2x2Blocked::apply(x);
+}
 
 }  // namespace stylize

@@ -78,9 +78,9 @@ struct LossTerms {
 
 /// One style layer's loss (README "Style losses"). Each is 1 to 2 when the features are all zero,
 /// so style weights mean about the same for every kind.
-at::Tensor style_layer_loss(StyleLossKind kind, const at::Tensor& features,
+/// Layer i's style loss from its features and their Gram matrix (gram_matrix(features)).
+at::Tensor style_layer_loss(StyleLossKind kind, const at::Tensor& features, const at::Tensor& gram,
                             const StyleTargets& targets, std::size_t i) {
-  const auto gram = gram_matrix(features);
   if (kind == StyleLossKind::kGram) {
     return relative_mse(gram, targets.grams[i], targets.gram_mean_squares[i]);
   }
@@ -404,12 +404,19 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
         terms.content = terms.content + content_layer_weights[j] *
                                             relative_mse(loss_input(f), content_targets[j],
                                                          content_mean_squares[j]);
-        return;
+        return at::Tensor();
       }
       const auto i = j - content_count;
-      terms.style =
-          terms.style +
-          style_layer_weights[i] * style_layer_loss(config.style_loss, loss_input(f), targets, i);
+      const auto features = loss_input(f);
+      // The network goes on from gram_tap's pass-through, so the Gram matrix's gradient is
+      // added into the network's in one product (normalised gradients need their own node).
+      auto [pass_on, gram] = config.normalize_gradients
+                                 ? std::make_pair(at::Tensor(), gram_matrix(features))
+                                 : gram_tap(features);
+      terms.style = terms.style + style_layer_weights[i] * style_layer_loss(config.style_loss,
+                                                                            features, gram,
+                                                                            targets, i);
+      return pass_on;
     });
     terms.content = terms.content * content_weight;
     terms.style = terms.style * style_weight;

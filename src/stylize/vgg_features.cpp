@@ -1,3 +1,4 @@
+#include <stylize/blocked_layout.hpp>
 #include <stylize/errors.hpp>
 #include <stylize/first_conv.hpp>
 #include <stylize/max_pool.hpp>
@@ -215,7 +216,10 @@ std::vector<at::Tensor> VggFeatures::extract(const at::Tensor& image_rgb01,
                                              const std::vector<int>& layer_indices) {
   std::vector<at::Tensor> outputs(layer_indices.size());
   extract(image_rgb01, layer_indices,
-          [&outputs](std::size_t j, const at::Tensor& features) { outputs[j] = features; });
+          [&outputs](std::size_t j, const at::Tensor& features) {
+            outputs[j] = features;
+            return at::Tensor();
+          });
   return outputs;
 }
 
@@ -232,8 +236,24 @@ void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>&
   auto requested = [&layer_indices](int i) {
     return std::find(layer_indices.begin(), layer_indices.end(), i) != layer_indices.end();
   };
+  // Where a Winograd convolution's output passes through ReLU and max pooling to another
+  // Winograd convolution and none of the three is requested, the activations stay in oneDNN's
+  // blocked layout and ReLU and pooling run as one kernel (relu_max_pool_2x2_blocked): no
+  // reorder to NCHW and back, in the forward pass or the backward.
+  auto chains_blocked = [&](int i) {
+    const auto k = static_cast<std::size_t>(i);
+    return i + 3 <= last && !impl_->average_pooling && impl_->winograd[k] &&
+           impl_->kinds[k + 1] == LayerKind::kRelu && impl_->kinds[k + 2] == LayerKind::kPool &&
+           impl_->winograd[k + 3] && !requested(i) && !requested(i + 1) && !requested(i + 2);
+  };
   for (int i = 0; i <= last; ++i) {
     const auto k = static_cast<std::size_t>(i);
+    if (impl_->kinds[k] == LayerKind::kConv && x.size(2) >= 2 && x.size(3) >= 2 &&
+        chains_blocked(i)) {
+      x = relu_max_pool_2x2_blocked(impl_->winograd[k]->forward(x, /*blocked_output=*/true));
+      i += 2;  // the ReLU and the pooling are done; the next convolution takes x as it is
+      continue;
+    }
     switch (impl_->kinds[k]) {
       case LayerKind::kConv:
         if (impl_->winograd[k]) {
@@ -256,7 +276,9 @@ void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>&
         break;
     }
     for (std::size_t j = 0; j < layer_indices.size(); ++j) {
-      if (layer_indices[j] == i) on_layer(j, x.to(at::kFloat));  // no copy when fp32
+      if (layer_indices[j] != i) continue;
+      auto next = on_layer(j, x.to(at::kFloat));  // no copy when fp32
+      if (next.defined() && impl_->compute_dtype == at::kFloat) x = std::move(next);
     }
   }
 }

@@ -1,6 +1,7 @@
 // WinogradConv3x3 through oneDNN (the build with libdnnl-dev; the other build is
 // winograd_conv_unavailable.cpp). Debian's LibTorch links this same libdnnl.so for its own
 // convolutions, which it always runs with oneDNN's direct algorithm.
+#include <stylize/blocked_layout.hpp>
 #include <stylize/errors.hpp>
 #include <stylize/winograd_conv.hpp>
 
@@ -24,6 +25,10 @@ using Dims = memory::dims;
 memory::desc plain_desc(const Dims& dims) {
   return {dims, memory::data_type::f32,
           dims.size() == 4 ? memory::format_tag::abcd : memory::format_tag::a};
+}
+/// [N,C,H,W] stored as [N,C/16,H,W,16]: to_blocked()'s layout.
+memory::desc blocked_desc(const Dims& dims) {
+  return {dims, memory::data_type::f32, memory::format_tag::aBcd16b};
 }
 memory::desc any_desc(const Dims& dims) {
   return {dims, memory::data_type::f32, memory::format_tag::any};
@@ -66,8 +71,10 @@ class OneDnnWinograd final : public WinogradConv3x3,
   OneDnnWinograd(at::Tensor weight, at::Tensor bias)
       : weight_(std::move(weight)), bias_(std::move(bias)) {}
 
-  at::Tensor forward(const at::Tensor& x) override;
-  at::Tensor input_gradient(const at::Tensor& grad_output);
+  using WinogradConv3x3::forward;
+  at::Tensor forward(const at::Tensor& x, bool blocked_output) override;
+  /// The input's gradient, in the layout the input had (blocked or not).
+  at::Tensor input_gradient(const at::Tensor& grad_output, bool blocked_input);
 
   /// Builds (or finds) the plan for this input shape; throws dnnl::error when oneDNN has no
   /// Winograd kernel for it.
@@ -83,10 +90,11 @@ class OneDnnWinograd final : public WinogradConv3x3,
     memory::desc weights;
     memory::desc scratch;
   };
-  /// Runs primitive on input (plain NCHW) and returns its plain NCHW result of output_channels:
-  /// input, weights and result reordered where the pass's layouts differ, scratch from torch.
+  /// Runs primitive on input (NCHW or blocked) and returns its result of output_channels (NCHW,
+  /// or blocked when blocked_output): input, weights and result reordered where the pass's
+  /// layouts differ, scratch from torch.
   at::Tensor run(const dnnl::primitive& primitive, const Pass& pass, const at::Tensor& input,
-                 int64_t output_channels, const memory* bias);
+                 int64_t output_channels, const memory* bias, bool blocked_output);
 
   memory weight_memory() {
     return {plain_desc({weight_.size(0), weight_.size(1), 3, 3}), engine_, weight_.data_ptr()};
@@ -101,15 +109,17 @@ class OneDnnWinograd final : public WinogradConv3x3,
 /// The autograd node of OneDnnWinograd::forward: the input's gradient from the output's.
 class WinogradConvBackward final : public torch::autograd::Node {
  public:
-  explicit WinogradConvBackward(std::shared_ptr<OneDnnWinograd> conv) : conv_(std::move(conv)) {}
+  WinogradConvBackward(std::shared_ptr<OneDnnWinograd> conv, bool blocked_input)
+      : conv_(std::move(conv)), blocked_input_(blocked_input) {}
   [[nodiscard]] std::string name() const override { return "WinogradConv3x3Backward"; }
   torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
     if (!grads[0].defined()) return {at::Tensor()};
-    return {conv_->input_gradient(grads[0])};
+    return {conv_->input_gradient(grads[0], blocked_input_)};
   }
 
  private:
   std::shared_ptr<OneDnnWinograd> conv_;
+  bool blocked_input_;
 };
 
 Plan& OneDnnWinograd::plan_for(int64_t batch, int64_t height, int64_t width) {
@@ -139,17 +149,25 @@ Plan& OneDnnWinograd::plan_for(int64_t batch, int64_t height, int64_t width) {
 
 at::Tensor OneDnnWinograd::run(const dnnl::primitive& primitive, const Pass& pass,
                                const at::Tensor& input, int64_t output_channels,
-                               const memory* bias) {
+                               const memory* bias, bool blocked_output) {
   const at::NoGradGuard no_grad;
-  const auto plain_input = input.contiguous();
-  const auto n = plain_input.size(0);
-  const auto h = plain_input.size(2);
-  const auto w = plain_input.size(3);
+  const auto in_tensor = input.contiguous();
+  const bool blocked_input = is_blocked(in_tensor);
+  const auto n = in_tensor.size(0);
+  const auto c = blocked_input ? in_tensor.size(1) * kBlockLanes : in_tensor.size(1);
+  const auto h = in_tensor.size(2);
+  const auto w = in_tensor.size(3);
   dnnl::stream stream(engine_);
-  auto output = at::empty({n, output_channels, h, w}, plain_input.options());
-  const memory user_in(plain_desc({n, plain_input.size(1), h, w}), engine_,
-                       plain_input.data_ptr());
-  memory user_out(plain_desc({n, output_channels, h, w}), engine_, output.data_ptr());
+  auto output = blocked_output
+                    ? at::empty({n, output_channels / kBlockLanes, h, w, kBlockLanes},
+                                in_tensor.options())
+                    : at::empty({n, output_channels, h, w}, in_tensor.options());
+  const Dims in_dims{n, c, h, w};
+  const Dims out_dims{n, output_channels, h, w};
+  const memory user_in(blocked_input ? blocked_desc(in_dims) : plain_desc(in_dims), engine_,
+                       in_tensor.data_ptr());
+  memory user_out(blocked_output ? blocked_desc(out_dims) : plain_desc(out_dims), engine_,
+                  output.data_ptr());
   const auto in = to_layout(user_in, pass.input, engine_, stream);
   const auto weights = to_layout(weight_memory(), pass.weights, engine_, stream);
   const bool out_plain = pass.output == user_out.get_desc();
@@ -166,31 +184,35 @@ at::Tensor OneDnnWinograd::run(const dnnl::primitive& primitive, const Pass& pas
   return output;
 }
 
-at::Tensor OneDnnWinograd::forward(const at::Tensor& x) {
-  if (x.size(2) * x.size(3) < kMinFeaturePixels) return at::conv2d(x, weight_, bias_, 1, 1);
+at::Tensor OneDnnWinograd::forward(const at::Tensor& x, bool blocked_output) {
+  const bool blocked_input = is_blocked(x);
+  if (x.size(2) * x.size(3) < kMinFeaturePixels) {
+    auto out = at::conv2d(blocked_input ? from_blocked(x) : x, weight_, bias_, 1, 1);
+    return blocked_output ? to_blocked(out) : out;
+  }
   auto& plan = plan_for(x.size(0), x.size(2), x.size(3));
   const auto& pd = plan.forward_pd;
   const memory bias(plain_desc({weight_.size(0)}), engine_, bias_.data_ptr());
   auto output = run(plan.forward,
                     {DNNL_ARG_SRC, DNNL_ARG_DST, pd.src_desc(), pd.dst_desc(), pd.weights_desc(),
                      pd.scratchpad_desc()},
-                    x, weight_.size(0), &bias);
+                    x, weight_.size(0), &bias, blocked_output);
   if (torch::autograd::compute_requires_grad(x)) {
     const std::shared_ptr<WinogradConvBackward> node(
-        new WinogradConvBackward(shared_from_this()), torch::autograd::deleteNode);
+        new WinogradConvBackward(shared_from_this(), blocked_input), torch::autograd::deleteNode);
     node->set_next_edges(torch::autograd::collect_next_edges(x));
     torch::autograd::set_history(output, node);
   }
   return output;
 }
 
-at::Tensor OneDnnWinograd::input_gradient(const at::Tensor& grad_output) {
+at::Tensor OneDnnWinograd::input_gradient(const at::Tensor& grad_output, bool blocked_input) {
   auto& plan = plan_for(grad_output.size(0), grad_output.size(2), grad_output.size(3));
   const auto& pd = plan.backward_pd;
   return run(plan.backward,
              {DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC, pd.diff_dst_desc(), pd.diff_src_desc(),
               pd.weights_desc(), pd.scratchpad_desc()},
-             grad_output, weight_.size(1), nullptr);
+             grad_output, weight_.size(1), nullptr, blocked_input);
 }
 
 }  // namespace

@@ -41,6 +41,37 @@ TEST(losses_test, gram_matrix_gradient_matches_autograd_of_the_product) {
       at::bmm(features.reshape({2, 5, 12}), features.reshape({2, 5, 12}).transpose(1, 2)) / 12.0));
 }
 
+TEST(losses_test, gram_tap_passes_features_on_and_sums_both_gradients) {
+  const auto features = at::rand({1, 6, 4, 5});
+  const auto upstream_gram = at::randn({1, 6, 6});
+  const auto upstream_pass = at::randn({1, 6, 4, 5});
+  auto ours = features.clone().requires_grad_(true);
+  auto [pass_on, gram] = gram_tap(ours);
+  EXPECT_TRUE(at::equal(pass_on, features));
+  EXPECT_TRUE(at::allclose(gram, gram_matrix(features)));
+  // The network after the tap: a product, whose backward hands the tap a fresh gradient.
+  ((pass_on * upstream_pass).sum() + (gram * upstream_gram).sum()).backward();
+  auto reference = features.clone().requires_grad_(true);
+  ((reference * upstream_pass).sum() + (gram_matrix(reference) * upstream_gram).sum()).backward();
+  EXPECT_TRUE(at::allclose(ours.grad(), reference.grad(), 1e-5, 1e-6));
+  // Only one of the two outputs used: each gradient alone.
+  for (const bool use_gram : {false, true}) {
+    auto x = features.clone().requires_grad_(true);
+    auto [p, g] = gram_tap(x);
+    (use_gram ? (g * upstream_gram).sum() : (p * upstream_pass).sum()).backward();
+    auto y = features.clone().requires_grad_(true);
+    (use_gram ? (gram_matrix(y) * upstream_gram).sum() : (y * upstream_pass).sum()).backward();
+    EXPECT_TRUE(at::allclose(x.grad(), y.grad(), 1e-5, 1e-6)) << "use_gram " << use_gram;
+  }
+  // A gradient arriving at the pass-through that something else still holds is not overwritten.
+  auto x = features.clone().requires_grad_(true);
+  auto [p, g] = gram_tap(x);
+  const auto shared = upstream_pass.clone();
+  torch::autograd::backward({p, g}, {shared, upstream_gram});
+  EXPECT_TRUE(at::equal(shared, upstream_pass));
+  EXPECT_TRUE(at::allclose(x.grad(), reference.grad(), 1e-5, 1e-6));
+}
+
 TEST(losses_test, relative_mse_matches_hand_computation) {
   const auto target = at::tensor({1.0F, -1.0F, 2.0F, 0.0F});
   const auto x = at::tensor({2.0F, -1.0F, 0.0F, 1.0F});

@@ -1,3 +1,4 @@
+#include <stylize/blocked_layout.hpp>
 #include <stylize/max_pool.hpp>
 
 #include <ATen/ATen.h>
@@ -74,6 +75,49 @@ TEST(max_pool_test, other_dtypes_and_layouts_run_atens) {
   EXPECT_TRUE(at::equal(grad_in, aten_grad_in));
   const auto strided = at::randn({1, 2, 6, 12}).narrow(3, 0, 6);  // not contiguous
   EXPECT_TRUE(at::equal(max_pool_2x2(strided), at::max_pool2d(strided, {2, 2}, {2, 2})));
+}
+
+/// relu_max_pool_2x2_blocked against relu() then max_pool_2x2() on NCHW: values and input
+/// gradients, bit for bit.
+void expect_blocked_relu_pool_matches(const at::Tensor& x) {
+  const auto grad = at::randn({x.size(0), x.size(1), x.size(2) / 2, x.size(3) / 2});
+  auto blocked_input = to_blocked(x).requires_grad_(true);
+  const auto blocked_out = relu_max_pool_2x2_blocked(blocked_input);
+  blocked_out.backward(to_blocked(grad));
+  auto input = x.clone().requires_grad_(true);
+  const auto out = max_pool_2x2(at::relu(input));
+  out.backward(grad);
+  EXPECT_TRUE(at::equal(from_blocked(blocked_out.detach()), out.detach())) << "sizes " << x.sizes();
+  EXPECT_TRUE(at::equal(from_blocked(blocked_input.grad()), input.grad())) << "sizes " << x.sizes();
+}
+
+TEST(max_pool_test, blocked_relu_and_pooling_match_relu_then_pooling) {
+  at::manual_seed(6);
+  expect_blocked_relu_pool_matches(at::randn({1, 16, 8, 10}));
+  expect_blocked_relu_pool_matches(at::randn({2, 48, 33, 47}));  // odd sizes, a batch
+  // Mostly negative: whole windows are 0 after the ReLU and get no gradient.
+  expect_blocked_relu_pool_matches(at::randn({1, 32, 12, 12}) - 1.5);
+  auto ties = at::zeros({1, 16, 4, 4});
+  ties[0][3][2][3] = 5.0F;
+  ties[0][3][3][2] = 5.0F;  // a tie: the earlier (row-major) takes the gradient
+  expect_blocked_relu_pool_matches(ties);
+  const auto [out, grad_in] = [&] {
+    auto input = to_blocked(ties).requires_grad_(true);
+    auto pooled = relu_max_pool_2x2_blocked(input);
+    pooled.backward(at::ones_like(pooled));
+    return std::make_pair(from_blocked(pooled.detach()), from_blocked(input.grad()));
+  }();
+  EXPECT_EQ(out.sizes(), (at::IntArrayRef{1, 16, 2, 2}));
+  EXPECT_EQ(grad_in.sum().item<float>(), 1.0F) << "one window above zero, its first maximum";
+  EXPECT_EQ(grad_in[0][3][2][3].item<float>(), 1.0F);
+}
+
+TEST(max_pool_test, blocked_relu_and_pooling_keep_nan) {
+  auto x = at::randn({1, 16, 4, 4});
+  x[0][5][1][0] = std::numeric_limits<float>::quiet_NaN();
+  const auto out = from_blocked(relu_max_pool_2x2_blocked(to_blocked(x)));
+  EXPECT_TRUE(std::isnan(out[0][5][0][0].item<float>()));
+  EXPECT_EQ(out.isnan().sum().item<int64_t>(), 1);
 }
 
 }  // namespace

@@ -104,8 +104,25 @@ TEST(vgg_features_test, callback_receives_layers_in_network_order) {
   model.extract(image, layers, [&](std::size_t j, const at::Tensor& features) {
     order.push_back(j);
     EXPECT_TRUE(torch::equal(features, listed[j])) << "layer " << layers[j];
+    return at::Tensor();
   });
   EXPECT_EQ(order, (std::vector<std::size_t>{1, 2, 0}));
+}
+
+TEST(vgg_features_test, the_network_continues_from_what_the_callback_returns) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  torch::NoGradGuard no_grad;
+  const auto image = torch::rand({1, 3, 32, 48});
+  const auto listed = model.extract(image, {1, 3});
+  at::Tensor deeper;
+  model.extract(image, {1, 3}, [&](std::size_t j, const at::Tensor& features) {
+    if (j == 1) deeper = features;
+    return j == 0 ? at::zeros_like(features) : at::Tensor();  // relu1_1 replaced by zeros
+  });
+  // conv1_2 of zeros is its bias; after the ReLU, max(bias, 0) in every pixel.
+  EXPECT_FALSE(torch::equal(deeper, listed[1]));
+  const auto corner = deeper.narrow(2, 0, 1).narrow(3, 0, 1);
+  EXPECT_TRUE(torch::equal(deeper, corner.expand_as(deeper)));
 }
 
 TEST(vgg_features_test, average_pooling_changes_deep_features_only) {
@@ -172,6 +189,32 @@ TEST(vgg_features_test, winograd_convolutions_agree_with_direct_ones) {
   EXPECT_LT(gradient_error, 1e-4F) << "largest difference relative to the largest gradient";
   model.set_conv_algorithm(ConvAlgorithm::kAuto);
   EXPECT_EQ(model.winograd_layer_count(), 15) << "auto takes Winograd where it runs";
+}
+
+TEST(vgg_features_test, activations_kept_blocked_between_winograd_convolutions_change_nothing) {
+  if (const auto reason = WinogradConv3x3::unavailable_reason(); !reason.empty()) {
+    GTEST_SKIP() << reason;
+  }
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  torch::manual_seed(8);
+  // 136x128: blocks 1-3 run Winograd; conv4_1 gets pool3's blocked output at 17x16, a map small
+  // enough for ATen's convolution.
+  const auto image = torch::rand({1, 3, 136, 128});
+  const auto upstream = torch::rand({1, 512, 8, 8});
+  auto run = [&](const std::vector<int>& layers) {
+    auto input = image.clone().requires_grad_(true);
+    const auto features = model.extract(input, layers);
+    (features.back() * upstream).sum().backward();
+    return std::make_pair(features.back(), input.grad());
+  };
+  // relu5_1 alone: conv1_2 -> pool1 -> conv2_1, conv2_2 -> pool2 -> conv3_1 and the other
+  // block ends pass activations on in the blocked layout. Requesting relu1_2, relu2_2, relu3_4
+  // and relu4_4 as well keeps every activation NCHW (and adds nothing to the loss).
+  const auto [chained, chained_grad] = run({29});
+  const auto [plain, plain_grad] = run({3, 8, 17, 26, 29});
+  EXPECT_TRUE(torch::equal(chained, plain));
+  EXPECT_TRUE(torch::equal(chained_grad, plain_grad));
+  EXPECT_GT(chained_grad.abs().sum().item<float>(), 0.0F);
 }
 
 TEST(vgg_features_test, winograd_needs_fp32_on_the_cpu_and_auto_falls_back) {

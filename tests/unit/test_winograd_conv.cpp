@@ -1,3 +1,4 @@
+#include <stylize/blocked_layout.hpp>
 #include <stylize/errors.hpp>
 #include <stylize/winograd_conv.hpp>
 
@@ -56,6 +57,36 @@ TEST(winograd_conv_test, input_gradient_matches_autograd_of_atens_convolution) {
   (at::conv2d(theirs * 2.0, weight, bias, 1, 1) * upstream).sum().backward();
   ASSERT_TRUE(ours.grad().defined());
   EXPECT_LT(max_relative_error(ours.grad(), theirs.grad()), 1e-5F);
+}
+
+TEST(winograd_conv_test, blocked_inputs_and_outputs_give_the_same_numbers) {
+  SKIP_WITHOUT_WINOGRAD();
+  torch::manual_seed(7);
+  const auto weight = torch::randn({32, 16, 3, 3}) * 0.1;
+  const auto bias = torch::randn({32});
+  const auto conv = WinogradConv3x3::create(weight, bias);
+  // 40x36 runs the kernels, 30x30 ATen's convolution (through the layout conversions).
+  for (const auto& image : {torch::randn({1, 16, 40, 36}), torch::randn({1, 16, 30, 30})}) {
+    const auto upstream = torch::randn({1, 32, image.size(2), image.size(3)});
+    auto plain_input = image.clone().requires_grad_(true);
+    const auto plain = conv->forward(plain_input);
+    (plain * upstream).sum().backward();
+    for (const bool blocked_in : {false, true}) {
+      for (const bool blocked_out : {false, true}) {
+        auto input = (blocked_in ? to_blocked(image) : image.clone()).requires_grad_(true);
+        const auto out = conv->forward(input, blocked_out);
+        ASSERT_EQ(is_blocked(out), blocked_out);
+        const auto out_plain = blocked_out ? from_blocked(out) : out;
+        (out_plain * upstream).sum().backward();
+        ASSERT_EQ(is_blocked(input.grad()), blocked_in) << "the gradient in the input's layout";
+        const auto grad = blocked_in ? from_blocked(input.grad()) : input.grad();
+        const auto where = "blocked in " + std::to_string(blocked_in) + ", out " +
+                           std::to_string(blocked_out) + ", " + std::to_string(image.size(2));
+        EXPECT_TRUE(torch::equal(out_plain, plain)) << where;
+        EXPECT_TRUE(torch::equal(grad, plain_input.grad())) << where;
+      }
+    }
+  }
 }
 
 TEST(winograd_conv_test, small_feature_maps_go_to_atens_convolution) {
