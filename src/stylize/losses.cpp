@@ -1,9 +1,14 @@
 #include <stylize/losses.hpp>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
+
+#include <algorithm>
+#include <functional>
+#include <utility>
 
 namespace stylize {
 namespace {
@@ -92,8 +97,81 @@ at::Tensor mean_square(const at::Tensor& target) {
   return target.square().mean().clamp_min(kMinMeanSquare);
 }
 
+namespace {
+/// Whether the one-pass CPU loops below can run on t.
+bool one_pass_suits(const at::Tensor& t) {
+  return t.is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous();
+}
+
+/// Sixteen float partial sums per chunk of this many values, added up in double: the loop over
+/// the lanes vectorises (no reassociation needed) and the rounding stays far below fp32's.
+constexpr int64_t kSumChunk = 4096;
+constexpr int64_t kSumLanes = 16;
+
+/// sum over [begin, end) of term(i), computed as described at kSumChunk.
+template <typename Term>
+double chunked_sum(int64_t begin, int64_t end, Term term) {
+  double total = 0.0;
+  for (int64_t chunk = begin; chunk < end; chunk += kSumChunk) {
+    const int64_t stop = std::min(end, chunk + kSumChunk);
+    float lanes[kSumLanes] = {};
+    int64_t i = chunk;
+    for (; i + kSumLanes <= stop; i += kSumLanes) {
+      for (int64_t l = 0; l < kSumLanes; ++l) lanes[l] += term(i + l);
+    }
+    for (; i < stop; ++i) lanes[0] += term(i);
+    for (const float lane : lanes) total += lane;
+  }
+  return total;
+}
+
+/// mean((x - t)^2) and its gradient 2 (x - t) / n, each in one pass over the data (ATen's
+/// expression makes four passes and three temporaries forward, three more backward).
+class MeanSquaredError : public torch::autograd::Function<MeanSquaredError> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                            const at::Tensor& target) {
+    ctx->save_for_backward({x, target});
+    const float* xp = x.data_ptr<float>();
+    const float* tp = target.data_ptr<float>();
+    const double sum = at::parallel_reduce(
+        0, x.numel(), kSumChunk * 8, 0.0,
+        [&](int64_t begin, int64_t end, double partial) {
+          return partial + chunked_sum(begin, end, [&](int64_t i) {
+                   const float d = xp[i] - tp[i];
+                   return d * d;
+                 });
+        },
+        std::plus<>());
+    return at::scalar_tensor(sum / static_cast<double>(x.numel()), x.options());
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto& target = saved[1];
+    const auto scale = static_cast<float>(2.0 * grads[0].item<double>() /
+                                          static_cast<double>(x.numel()));
+    auto grad = at::empty_like(x);
+    const float* xp = x.data_ptr<float>();
+    const float* tp = target.data_ptr<float>();
+    float* gp = grad.data_ptr<float>();
+    at::parallel_for(0, x.numel(), kSumChunk * 8, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) gp[i] = scale * (xp[i] - tp[i]);
+    });
+    return {grad, at::Tensor()};
+  }
+};
+}  // namespace
+
 at::Tensor relative_mse(const at::Tensor& x, const at::Tensor& target,
                         const at::Tensor& target_mean_square) {
+  // The losses' big tensors (content features) on the CPU take the one-pass path; anything on
+  // another device, or a target that wants a gradient, ATen's expression.
+  if (one_pass_suits(x) && one_pass_suits(target) && x.sizes() == target.sizes() &&
+      !target.requires_grad() && x.numel() > 0) {
+    return MeanSquaredError::apply(x, target) / target_mean_square;
+  }
   return (x - target).square().mean() / target_mean_square;
 }
 
@@ -183,7 +261,82 @@ class NormalizeGradient : public torch::autograd::Function<NormalizeGradient> {
 
 at::Tensor normalize_gradient(const at::Tensor& x) { return NormalizeGradient::apply(x); }
 
+namespace {
+/// total_variation for contiguous fp32 CPU images of at least 2x2: the sums of squared
+/// horizontal and vertical differences in one pass, the gradient in another (ATen's slices,
+/// differences and squares made some twenty small passes and temporaries).
+class TotalVariation : public torch::autograd::Function<TotalVariation> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& image) {
+    ctx->save_for_backward({image});
+    const int64_t h = image.size(2);
+    const int64_t w = image.size(3);
+    const int64_t rows = image.size(0) * image.size(1) * h;
+    const float* p = image.data_ptr<float>();
+    using Sums = std::pair<double, double>;
+    const auto [sum_x, sum_y] = at::parallel_reduce(
+        0, rows, 16, Sums{0.0, 0.0},
+        [&](int64_t begin, int64_t end, Sums partial) {
+          for (int64_t r = begin; r < end; ++r) {
+            const float* row = p + r * w;
+            partial.first += chunked_sum(0, w - 1, [&](int64_t x) {
+              const float d = row[x + 1] - row[x];
+              return d * d;
+            });
+            if (r % h != h - 1) {  // not the plane's last row
+              partial.second += chunked_sum(0, w, [&](int64_t x) {
+                const float d = row[w + x] - row[x];
+                return d * d;
+              });
+            }
+          }
+          return partial;
+        },
+        [](const Sums& a, const Sums& b) { return Sums{a.first + b.first, a.second + b.second}; });
+    const auto planes = rows / h;
+    return at::scalar_tensor(sum_x / static_cast<double>(planes * h * (w - 1)) +
+                                 sum_y / static_cast<double>(planes * (h - 1) * w),
+                             image.options());
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto image = ctx->get_saved_variables()[0];
+    const int64_t h = image.size(2);
+    const int64_t w = image.size(3);
+    const int64_t rows = image.size(0) * image.size(1) * h;
+    const auto planes = rows / h;
+    const double g = grads[0].item<double>();
+    const auto cx = static_cast<float>(2.0 * g / static_cast<double>(planes * h * (w - 1)));
+    const auto cy = static_cast<float>(2.0 * g / static_cast<double>(planes * (h - 1) * w));
+    auto grad = at::empty_like(image);
+    const float* p = image.data_ptr<float>();
+    float* out = grad.data_ptr<float>();
+    // d/dv of sum (v[x+1] - v[x])^2 = 2 (v[x] - v[x-1]) - 2 (v[x+1] - v[x]); the same
+    // vertically; the terms beyond an edge are absent.
+    at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float* row = p + r * w;
+        const float* up = r % h != 0 ? row - w : nullptr;
+        const float* down = r % h != h - 1 ? row + w : nullptr;
+        float* o = out + r * w;
+        for (int64_t x = 0; x < w; ++x) {
+          const float left = x > 0 ? row[x] - row[x - 1] : 0.0F;
+          const float right = x + 1 < w ? row[x + 1] - row[x] : 0.0F;
+          const float above = up != nullptr ? row[x] - up[x] : 0.0F;
+          const float below = down != nullptr ? down[x] - row[x] : 0.0F;
+          o[x] = cx * (left - right) + cy * (above - below);
+        }
+      }
+    });
+    return {grad};
+  }
+};
+}  // namespace
+
 at::Tensor total_variation(const at::Tensor& image) {
+  if (one_pass_suits(image) && image.dim() == 4 && image.size(2) >= 2 && image.size(3) >= 2) {
+    return TotalVariation::apply(image);
+  }
   using at::indexing::None;
   using at::indexing::Slice;
   const auto dx = image.index({Slice(), Slice(), Slice(), Slice(1, None)}) -

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <limits>
+
 namespace stylize {
 namespace {
 
@@ -79,6 +82,46 @@ TEST(losses_test, relative_mse_matches_hand_computation) {
   const auto loss = relative_mse(x, target, mean_square(target));
   EXPECT_FLOAT_EQ(loss.item<float>(), 1.0F);
   EXPECT_FLOAT_EQ(relative_mse(target, target, mean_square(target)).item<float>(), 0.0F);
+}
+
+TEST(losses_test, one_pass_losses_match_atens_expressions_and_gradients) {
+  // Content-sized features (the one-pass CPU path, several threads' chunks and a ragged end)
+  // and an image with odd sizes for the total variation; double precision ATen as reference.
+  at::manual_seed(9);
+  const auto features = at::randn({1, 32, 37, 53});
+  const auto target = at::randn({1, 32, 37, 53});
+  const auto mean_sq = mean_square(target);
+  auto x = features.clone().requires_grad_(true);
+  const auto loss = relative_mse(x, target, mean_sq);
+  loss.backward();
+  auto xd = features.to(at::kDouble).requires_grad_(true);
+  const auto expected = (xd - target.to(at::kDouble)).square().mean() / mean_sq.to(at::kDouble);
+  expected.backward();
+  EXPECT_NEAR(loss.item<double>(), expected.item<double>(), 1e-6 * expected.item<double>());
+  EXPECT_TRUE(at::allclose(x.grad(), xd.grad().to(at::kFloat), 1e-5, 1e-9));
+
+  const auto image = at::rand({2, 3, 19, 26});
+  auto im = image.clone().requires_grad_(true);
+  const auto tv = total_variation(im);
+  (tv * 3.0).backward();
+  auto imd = image.to(at::kDouble).requires_grad_(true);
+  using at::indexing::None;
+  using at::indexing::Slice;
+  const auto dx = imd.index({Slice(), Slice(), Slice(), Slice(1, None)}) -
+                  imd.index({Slice(), Slice(), Slice(), Slice(None, -1)});
+  const auto dy = imd.index({Slice(), Slice(), Slice(1, None), Slice()}) -
+                  imd.index({Slice(), Slice(), Slice(None, -1), Slice()});
+  const auto tv_expected = dx.square().mean() + dy.square().mean();
+  (tv_expected * 3.0).backward();
+  EXPECT_NEAR(tv.item<double>(), tv_expected.item<double>(), 1e-6 * tv_expected.item<double>());
+  EXPECT_TRUE(at::allclose(im.grad(), imd.grad().to(at::kFloat), 1e-5, 1e-9));
+  // NaN anywhere makes both losses NaN (how a diverged run is noticed).
+  auto bad = features.clone();
+  bad[0][3][5][7] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(relative_mse(bad, target, mean_sq).item<float>()));
+  auto bad_image = image.clone();
+  bad_image[1][2][18][25] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(total_variation(bad_image).item<float>()));
 }
 
 TEST(losses_test, relative_mse_is_scale_invariant) {
