@@ -15,7 +15,8 @@ at::Tensor gram_matrix(const at::Tensor& features);
 /// {pass_on, gram}. Continuing the network from pass_on lets the backward pass add the Gram
 /// matrix's gradient into the network's gradient inside the one matrix product that computes it
 /// (G's backward, (dG + dG^T) F / hw, accumulated onto the gradient arriving at pass_on),
-/// instead of autograd computing it apart and summing two activation-sized gradients.
+/// instead of autograd computing it apart and summing two activation-sized gradients. pass_on
+/// shares features' memory and the backward pass reads it: neither may be changed in place.
 std::pair<at::Tensor, at::Tensor> gram_tap(const at::Tensor& features);
 
 /// Mean square of a tensor, floored at a tiny epsilon: the normaliser of the relative losses.
