@@ -170,8 +170,9 @@ at::Tensor OneDnnWinograd::run(const dnnl::primitive& primitive, const Pass& pas
                   output.data_ptr());
   const auto in = to_layout(user_in, pass.input, engine_, stream);
   const auto weights = to_layout(weight_memory(), pass.weights, engine_, stream);
-  const bool out_plain = pass.output == user_out.get_desc();
-  auto out = out_plain ? Buffer{at::Tensor(), user_out} : allocate(pass.output, engine_);
+  // The primitive writes straight into output where the layouts agree.
+  const bool direct_output = pass.output == user_out.get_desc();
+  auto out = direct_output ? Buffer{at::Tensor(), user_out} : allocate(pass.output, engine_);
   const auto scratch = allocate(pass.scratch, engine_);
   std::unordered_map<int, memory> args{{pass.input_arg, in.mem},
                                        {DNNL_ARG_WEIGHTS, weights.mem},
@@ -179,7 +180,7 @@ at::Tensor OneDnnWinograd::run(const dnnl::primitive& primitive, const Pass& pas
                                        {DNNL_ARG_SCRATCHPAD, scratch.mem}};
   if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, *bias);
   primitive.execute(stream, args);
-  if (!out_plain) dnnl::reorder(out.mem, user_out).execute(stream, out.mem, user_out);
+  if (!direct_output) dnnl::reorder(out.mem, user_out).execute(stream, out.mem, user_out);
   stream.wait();
   return output;
 }
