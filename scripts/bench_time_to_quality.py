@@ -11,6 +11,8 @@ bar, and the speed-up. All runs use the same model, images, weights and seed; ti
   scripts/bench_time_to_quality.py [--size 512] [--baseline-iterations 300]
       [--baseline-args '--conv direct']  (options for the baseline run only: e.g. the direct
       convolutions stylize had before its Winograd ones, to measure that speed-up too)
+      [--baseline-binary PATH]  (another build for the baseline run only: e.g. the product before
+      the performance work, rebuilt from its commit, so both are measured back to back)
 """
 import argparse
 import json
@@ -30,9 +32,9 @@ CANDIDATES = {
 }
 
 
-def run(args, extra, name="ttq"):
+def run(args, extra, name="ttq", binary=None):
     out_dir = args.keep or os.path.join(ROOT, "build")
-    cmd = [args.binary, "-c", args.content, "-s", args.style, "--size", str(args.size), "--seed", "1",
+    cmd = [binary or args.binary, "-c", args.content, "-s", args.style, "--size", str(args.size), "--seed", "1",
            "--print-every", "1", "--progress-json", "-", "-q", "-o", os.path.join(out_dir, name + ".png")]
     if args.model:
         cmd += ["--model", args.model]
@@ -67,6 +69,9 @@ def main():
                         "(baseline.png for the baseline), e.g. to score them with stylize --measure")
     parser.add_argument("--baseline-args", default="", metavar="ARGS",
                         help="extra stylize options for the baseline run only")
+    parser.add_argument("--baseline-binary", metavar="PATH",
+                        help="another stylize build for the baseline run only, e.g. the product "
+                        "before the performance work, rebuilt, to measure both back to back")
     parser.add_argument("--baseline", metavar="LOSS,SECONDS",
                         help="reuse a baseline measured earlier instead of running it")
     args = parser.parse_args()
@@ -77,10 +82,12 @@ def main():
     else:
         # The classic method: from the photo (stylize's default start is the warm one).
         base = run(args, ["--init", "content", "-n", str(args.baseline_iterations)] + shlex.split(args.baseline_args),
-                   "baseline")
+                   "baseline", args.baseline_binary)
         bar = min(loss for _, _, loss in base)
         base_time = next(t for t, _, loss in base if loss <= bar)
     with_args = f" ({args.baseline_args})" if args.baseline_args else ""
+    if args.baseline_binary:
+        with_args += f" ({args.baseline_binary})"
     print(f"baseline: single-scale L-BFGS{with_args}, {args.baseline_iterations} iterations at {args.size} px: "
           f"best loss {bar:.4f} reached after {base_time:.1f} s")
     print()
