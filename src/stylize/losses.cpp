@@ -17,37 +17,13 @@ constexpr double kMinMeanSquare = 1e-8;
 }  // namespace
 
 namespace {
-/// G = F F^T / hw with a hand-written backward: dF = (dG + dG^T) F / hw, one activation-sized
-/// product. Autograd's own bmm backward treats F and F^T as two inputs: two activation-sized
-/// gradients, then a third for their sum, and half as many FLOPs again.
-class GramMatrix : public torch::autograd::Function<GramMatrix> {
- public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& features) {
-    const auto hw = features.size(2) * features.size(3);
-    const auto flat = features.reshape({features.size(0), features.size(1), hw});
-    ctx->save_for_backward({features});
-    return at::bmm(flat, flat.transpose(1, 2)) / static_cast<double>(hw);
-  }
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
-                                               torch::autograd::tensor_list grads) {
-    const auto features = ctx->get_saved_variables()[0];
-    const auto hw = features.size(2) * features.size(3);
-    const auto flat = features.reshape({features.size(0), features.size(1), hw});
-    const auto symmetric = (grads[0] + grads[0].transpose(1, 2)) / static_cast<double>(hw);
-    return {at::bmm(symmetric, flat).view(features.sizes())};
-  }
-};
-}  // namespace
-
-at::Tensor gram_matrix(const at::Tensor& features) { return GramMatrix::apply(features); }
-
-namespace {
-/// The backward of gram_tap: gets the gradients of both outputs (the pass-through's from the
-/// network, the Gram matrix's from the loss) and returns the features' gradient, adding G's
-/// into the network's with one product, (dG + dG^T) F / hw, accumulated in place (baddbmm_,
-/// beta 1) when nothing else holds the incoming gradient. A Node of its own rather than an
-/// autograd::Function, whose backward receives copies of the gradients and so could never tell
-/// that it holds the only one.
+/// The backward of gram_tap (and so of gram_matrix): gets the gradients of both outputs (the
+/// pass-through's from the network, the Gram matrix's from the loss) and returns the features'
+/// gradient, G's being one activation-sized product, (dG + dG^T) F / hw (autograd's own bmm
+/// backward treats F and F^T as two inputs: two activation-sized gradients, then a third for
+/// their sum), added into the network's in place (baddbmm_, beta 1) when nothing else holds the
+/// incoming gradient. A Node of its own rather than an autograd::Function, whose backward
+/// receives copies of the gradients and so could never tell that it holds the only one.
 class GramTapBackward final : public torch::autograd::Node {
  public:
   explicit GramTapBackward(at::Tensor features) : features_(std::move(features)) {}
@@ -92,6 +68,8 @@ std::pair<at::Tensor, at::Tensor> gram_tap(const at::Tensor& features) {
   }
   return {pass_on, gram};
 }
+
+at::Tensor gram_matrix(const at::Tensor& features) { return gram_tap(features).second; }
 
 at::Tensor mean_square(const at::Tensor& target) {
   return target.square().mean().clamp_min(kMinMeanSquare);
