@@ -77,24 +77,39 @@ void for_each_output_row(const at::Tensor& x, RowFn row_fn) {
   });
 }
 
-at::Tensor pool_forward(const at::Tensor& x) {
+/// Values per pixel: 1 in NCHW, 16 in the blocked layout [N, C/16, H, W, 16]; dims 2 and 3 are
+/// H and W in both, so one driver serves both layouts' row kernels.
+int64_t lanes_of(const at::Tensor& x) { return x.dim() == 5 ? x.size(4) : 1; }
+
+using ForwardRow = void (*)(const float*, const float*, float*, int64_t);
+using BackwardRow = void (*)(const float*, const float*, const float*, float*, float*, int64_t);
+
+/// x pooled by row_fn, output row by output row (x contiguous, fp32, NCHW or blocked).
+at::Tensor pool_forward(const at::Tensor& x, ForwardRow row_fn) {
+  const int64_t lanes = lanes_of(x);
   const int64_t h = x.size(2);
-  const int64_t w = x.size(3);
+  const int64_t row = x.size(3) * lanes;
   const int64_t out_h = h / 2;
-  const int64_t out_w = w / 2;
-  auto out = at::empty({x.size(0), x.size(1), out_h, out_w}, x.options());
+  const int64_t out_w = x.size(3) / 2;
+  auto sizes = x.sizes().vec();
+  sizes[2] = out_h;
+  sizes[3] = out_w;
+  auto out = at::empty(sizes, x.options());
   const float* in = x.data_ptr<float>();
   float* o = out.data_ptr<float>();
   for_each_output_row(x, [&](int64_t plane, int64_t oy) {
-    const float* top = in + (plane * h + 2 * oy) * w;
-    forward_row(top, top + w, o + (plane * out_h + oy) * out_w, out_w);
+    const float* top = in + (plane * h + 2 * oy) * row;
+    row_fn(top, top + row, o + (plane * out_h + oy) * out_w * lanes, out_w);
   });
   return out;
 }
 
-at::Tensor pool_backward(const at::Tensor& x, const at::Tensor& grad_out) {
+/// The gradient of x from the pooled output's, by row_fn (layouts as pool_forward).
+at::Tensor pool_backward(const at::Tensor& x, const at::Tensor& grad_out, BackwardRow row_fn) {
+  const int64_t lanes = lanes_of(x);
   const int64_t h = x.size(2);
   const int64_t w = x.size(3);
+  const int64_t row = w * lanes;
   const int64_t out_h = h / 2;
   const int64_t out_w = w / 2;
   const auto g = grad_out.contiguous();
@@ -104,9 +119,9 @@ at::Tensor pool_backward(const at::Tensor& x, const at::Tensor& grad_out) {
   const float* gp = g.data_ptr<float>();
   float* gi = grad_in.data_ptr<float>();
   for_each_output_row(x, [&](int64_t plane, int64_t oy) {
-    const int64_t offset = (plane * h + 2 * oy) * w;
-    backward_row(in + offset, in + offset + w, gp + (plane * out_h + oy) * out_w, gi + offset,
-                 gi + offset + w, out_w);
+    const int64_t offset = (plane * h + 2 * oy) * row;
+    row_fn(in + offset, in + offset + row, gp + (plane * out_h + oy) * out_w * lanes, gi + offset,
+           gi + offset + row, out_w);
   });
   return grad_in;
 }
@@ -115,12 +130,12 @@ class MaxPool2x2 : public torch::autograd::Function<MaxPool2x2> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
     ctx->save_for_backward({x});
-    return own_kernel_suits(x) ? pool_forward(x) : at::max_pool2d(x, {2, 2}, {2, 2});
+    return own_kernel_suits(x) ? pool_forward(x, forward_row) : at::max_pool2d(x, {2, 2}, {2, 2});
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto x = ctx->get_saved_variables()[0];
-    if (own_kernel_suits(x)) return {pool_backward(x, grads[0])};
+    if (own_kernel_suits(x)) return {pool_backward(x, grads[0], backward_row)};
     const auto indices = std::get<1>(at::max_pool2d_with_indices(x, {2, 2}, {2, 2}));
     return {at::max_pool2d_with_indices_backward(grads[0], x, {2, 2}, {2, 2}, {0, 0}, {1, 1},
                                                  /*ceil_mode=*/false, indices)};
@@ -197,39 +212,11 @@ class ReluMaxPool2x2Blocked : public torch::autograd::Function<ReluMaxPool2x2Blo
     TORCH_CHECK(blocked_suits(x), "relu_max_pool_2x2_blocked: expected a contiguous fp32 CPU "
                 "tensor [N, C/16, H, W, 16] with H, W >= 2, got ", x.sizes());
     ctx->save_for_backward({x});
-    const int64_t h = x.size(2);
-    const int64_t row = x.size(3) * kLanes;
-    const int64_t out_h = h / 2;
-    const int64_t out_w = x.size(3) / 2;
-    auto out = at::empty({x.size(0), x.size(1), out_h, out_w, kLanes}, x.options());
-    const float* in = x.data_ptr<float>();
-    float* o = out.data_ptr<float>();
-    for_each_output_row(x, [&](int64_t plane, int64_t oy) {
-      const float* top = in + (plane * h + 2 * oy) * row;
-      relu_pool_forward_row(top, top + row, o + (plane * out_h + oy) * out_w * kLanes, out_w);
-    });
-    return out;
+    return pool_forward(x, relu_pool_forward_row);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
-    const auto x = ctx->get_saved_variables()[0];
-    const int64_t h = x.size(2);
-    const int64_t w = x.size(3);
-    const int64_t row = w * kLanes;
-    const int64_t out_h = h / 2;
-    const int64_t out_w = w / 2;
-    const auto g = grads[0].contiguous();
-    auto grad_in = (h % 2 != 0 || w % 2 != 0) ? at::zeros_like(x) : at::empty_like(x);
-    const float* in = x.data_ptr<float>();
-    const float* gp = g.data_ptr<float>();
-    float* gi = grad_in.data_ptr<float>();
-    for_each_output_row(x, [&](int64_t plane, int64_t oy) {
-      const int64_t offset = (plane * h + 2 * oy) * row;
-      relu_pool_backward_row(in + offset, in + offset + row,
-                             gp + (plane * out_h + oy) * out_w * kLanes, gi + offset,
-                             gi + offset + row, out_w);
-    });
-    return {grad_in};
+    return {pool_backward(ctx->get_saved_variables()[0], grads[0], relu_pool_backward_row)};
   }
 };
 
