@@ -23,9 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto parsed = stylize::cli::parse_args(args);
     if (parsed.print_and_exit) return 0;
     const auto& options = parsed.options;
-    const auto config = stylize::cli::resolve_config(options);
-    stylize::validate(config, options.style_paths.empty() ? 1 : options.style_paths.size());
-    if (!options.max_memory.empty()) stylize::parse_memory_size(options.max_memory);
+    stylize::validate(options.config, options.style_paths.empty() ? 1 : options.style_paths.size());
   } catch (const stylize::cli::UsageError&) {
   } catch (const stylize::Error&) {
   }

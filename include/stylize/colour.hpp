@@ -1,17 +1,11 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <stylize/config.hpp>  // ColourMode
 
 #include <vector>
 
 namespace stylize {
-
-/// --preserve-colors modes.
-enum class ColourMode {
-  kNone,
-  kLuminance,  ///< transfer luminance only: the result keeps the content's chroma (YCbCr)
-  kStatistics, ///< recolour the style images to the content's colour mean and covariance first
-};
 
 /// Combines the luminance (BT.601 Y) of stylized_rgb01 with the chroma (Cb, Cr) of
 /// content_rgb01; both [1,3,H,W] in [0,1] of the same size. Result clamped to [0,1].

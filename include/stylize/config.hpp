@@ -9,9 +9,16 @@ namespace stylize {
 
 enum class OptimizerKind { kLbfgs, kAdam };
 /// The starting image. kStyleColours: the photo recoloured to the style's colour mean and
-/// covariance (the caller passes it as the init tensor, like kImage): a warm start that spares
-/// L-BFGS the first iterations it would spend shifting colours.
-enum class InitKind { kContent, kNoise, kImage, kStyleColours };
+/// covariance: a warm start that spares L-BFGS the first iterations it would spend shifting
+/// colours. kAuto: kStyleColours, or kContent when the colour mode keeps the photo's colours
+/// (resolve_init). kImage: the file init_path.
+enum class InitKind { kAuto, kContent, kNoise, kImage, kStyleColours };
+/// --preserve-colors modes.
+enum class ColourMode {
+  kNone,
+  kLuminance,   ///< transfer luminance only: the result keeps the content's chroma (YCbCr)
+  kStatistics,  ///< recolour the style images to the content's colour mean and covariance first
+};
 /// How a style layer's features are compared with the style's (README "Style losses").
 enum class StyleLossKind {
   kGram,     ///< Gatys: relative error of the Gram matrix (second moments)
@@ -82,19 +89,53 @@ struct StyleConfig {
   bool normalize_gradients = false;
   Precision precision = Precision::kFp32;
   ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
-  InitKind init = InitKind::kContent;
+  InitKind init = InitKind::kAuto;
   std::string init_path;     ///< the init image when init == kImage
+  ColourMode colour_mode = ColourMode::kNone;
   std::uint64_t seed = 0;    ///< the caller draws a random one and reports it when unset
   double tolerance = 0.0;  ///< stop when the best loss improved by less than this fraction ...
   int tolerance_window_iters = 50;  ///< ... over this many iterations; 0 tolerance: never stop
   int report_every_iters = 50;   ///< losses are materialised (host sync) this often
   int snapshot_every_iters = 0;  ///< 0: no intermediate images
+  /// Peak-memory budget of a job in bytes; 0: what the device has available.
+  std::uint64_t max_memory_bytes = 0;
+  /// A job whose estimate exceeds the budget runs at the largest size that fits instead of
+  /// failing.
+  bool fit_memory = false;
 
   [[nodiscard]] double effective_learning_rate() const {
     return learning_rate.value_or(optimizer == OptimizerKind::kAdam ? kDefaultAdamLearningRate
                                                                     : kDefaultLbfgsLearningRate);
   }
 };
+
+/// kAuto resolved: the warm start kStyleColours, or kContent when colour_mode keeps the photo's
+/// colours (the warm start would paint the photo in the style's colours, which the result then
+/// throws away). Other kinds are returned unchanged.
+InitKind resolve_init(InitKind init, ColourMode colour_mode);
+
+/// The command-line spellings of each enum option, in --help order. One table per enum, used by
+/// the CLI to parse and to show the defaults.
+template <typename Enum>
+struct EnumName {
+  const char* name;
+  Enum value;
+};
+const std::vector<EnumName<OptimizerKind>>& enum_names(OptimizerKind);
+const std::vector<EnumName<InitKind>>& enum_names(InitKind);  ///< all but kImage (a file name)
+const std::vector<EnumName<ColourMode>>& enum_names(ColourMode);
+const std::vector<EnumName<StyleLossKind>>& enum_names(StyleLossKind);
+const std::vector<EnumName<Precision>>& enum_names(Precision);
+const std::vector<EnumName<ConvAlgorithm>>& enum_names(ConvAlgorithm);
+
+/// The spelling of value (e.g. "lbfgs"); "image" for InitKind::kImage.
+template <typename Enum>
+std::string name_of(Enum value) {
+  for (const auto& entry : enum_names(value)) {
+    if (entry.value == value) return entry.name;
+  }
+  return "image";
+}
 
 /// Throws ConfigError naming the first invalid value (non-positive size, negative weight, ...).
 void validate(const StyleConfig& config, std::size_t style_count);

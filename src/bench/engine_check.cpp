@@ -119,7 +119,7 @@ void run_checks(const std::string& model_path, const c10::Device& device) {
     config.style_loss = loss_kind;
     config.report_every_iters = 1;
     const stylize::StyleTransfer engine(dev_model, plan, device);
-    const auto targets = engine.compute_style_targets({style}, {});
+    const auto targets = engine.compute_style_targets({style}, {}, loss_kind);
     double first = 0.0;
     const auto result = engine.run(content, targets, config, {}, [&](const stylize::IterationReport& r) {
       if (r.iteration == 1 && r.losses) first = r.losses->total;

@@ -1,7 +1,6 @@
 #include "progress.hpp"
 
 #include <stylize/errors.hpp>
-#include <stylize/image_io.hpp>
 #include <stylize/version.hpp>
 
 #include <fmt/format.h>
@@ -27,12 +26,6 @@ std::string format_losses(const LossBreakdown& l) {
                      l.style, l.tv);
 }
 
-std::string snapshot_path(const std::string& output, const std::string& tag) {
-  const fs::path path(output);
-  auto name = path.stem().string() + "_" + tag + path.extension().string();
-  return (path.parent_path() / name).string();
-}
-
 ProgressPrinter::ProgressPrinter(spdlog::logger& log, std::ostream& err, bool live,
                                  JsonLines* json_lines, Target target)
     : log_(log), err_(err), live_(live), json_(json_lines), target_(std::move(target)) {}
@@ -50,18 +43,11 @@ void ProgressPrinter::operator()(const IterationReport& report) {
     ++notices_seen_;
   }
   if (json_ != nullptr && report.losses) json_->iteration(target_.job, target_.input, report);
-  // Snapshots of a coarse scale are named after their scale too, so they do not overwrite.
-  const std::string snapshot_tag =
-      report.scale_count > 1
-          ? fmt::format("s{}_{}", report.scale_index + 1, report.iteration)
-          : std::to_string(report.iteration);
   const double per_iter = report.elapsed_s / report.iteration;
   const double eta = per_iter * (report.total_iterations - report.iteration);
-  if (report.snapshot_rgb01.defined()) {
-    const auto path = snapshot_path(target_.output, snapshot_tag);
-    save_image(report.snapshot_rgb01, path, target_.alpha01);
+  if (!report.snapshot_path.empty()) {
     clear_line();
-    log_.info("{}iteration {}: saved {}", target_.label, report.iteration, path);
+    log_.info("{}iteration {}: saved {}", target_.label, report.iteration, report.snapshot_path);
   }
   if (live_ && log_.should_log(spdlog::level::info)) {
     err_ << "\r\033[K"

@@ -17,22 +17,17 @@ namespace stylize::cli {
 
 std::string format_duration(double seconds);
 std::string format_losses(const LossBreakdown& losses);
-/// "<output stem>_<tag><ext>" beside the output: where --save-every writes. The tag is the
-/// iteration, or "s<scale>_<iteration>" in a coarse-to-fine run.
-std::string snapshot_path(const std::string& output, const std::string& tag);
 
 class JsonLines;
 
 /// Turns engine reports for one image into a live line (terminal), periodic log lines (pipes,
-/// files), --save-every snapshots and JSON-lines events.
+/// files), notes on --save-every snapshots and JSON-lines events.
 class ProgressPrinter {
  public:
   struct Target {
     std::string label;  ///< e.g. "[2/8] " in a batch, empty for a single image
     std::size_t job = 0;
     std::string input;
-    std::string output;
-    at::Tensor alpha01;  ///< the content's alpha, kept in snapshots
   };
   ProgressPrinter(spdlog::logger& log, std::ostream& err, bool live, JsonLines* json,
                   Target target);

@@ -96,6 +96,54 @@ void validate(const StyleConfig& config, std::size_t style_count) {
                                                 ": must be >= 0");
 }
 
+InitKind resolve_init(InitKind init, ColourMode colour_mode) {
+  if (init != InitKind::kAuto) return init;
+  return colour_mode == ColourMode::kNone ? InitKind::kStyleColours : InitKind::kContent;
+}
+
+const std::vector<EnumName<OptimizerKind>>& enum_names(OptimizerKind) {
+  static const std::vector<EnumName<OptimizerKind>> names{{"lbfgs", OptimizerKind::kLbfgs},
+                                                          {"adam", OptimizerKind::kAdam}};
+  return names;
+}
+
+const std::vector<EnumName<InitKind>>& enum_names(InitKind) {
+  static const std::vector<EnumName<InitKind>> names{{"auto", InitKind::kAuto},
+                                                     {"content", InitKind::kContent},
+                                                     {"style-colors", InitKind::kStyleColours},
+                                                     {"noise", InitKind::kNoise}};
+  return names;
+}
+
+const std::vector<EnumName<ColourMode>>& enum_names(ColourMode) {
+  static const std::vector<EnumName<ColourMode>> names{{"none", ColourMode::kNone},
+                                                       {"luminance", ColourMode::kLuminance},
+                                                       {"stats", ColourMode::kStatistics}};
+  return names;
+}
+
+const std::vector<EnumName<StyleLossKind>>& enum_names(StyleLossKind) {
+  static const std::vector<EnumName<StyleLossKind>> names{{"gram", StyleLossKind::kGram},
+                                                          {"mean-cov", StyleLossKind::kMeanCov},
+                                                          {"w2", StyleLossKind::kW2}};
+  return names;
+}
+
+const std::vector<EnumName<Precision>>& enum_names(Precision) {
+  static const std::vector<EnumName<Precision>> names{{"fp32", Precision::kFp32},
+                                                      {"tf32", Precision::kTf32},
+                                                      {"bf16", Precision::kBf16},
+                                                      {"fp16", Precision::kFp16}};
+  return names;
+}
+
+const std::vector<EnumName<ConvAlgorithm>>& enum_names(ConvAlgorithm) {
+  static const std::vector<EnumName<ConvAlgorithm>> names{{"auto", ConvAlgorithm::kAuto},
+                                                          {"direct", ConvAlgorithm::kDirect},
+                                                          {"winograd", ConvAlgorithm::kWinograd}};
+  return names;
+}
+
 std::vector<LayerWeight> parse_layer_list(const std::string& text) {
   std::vector<LayerWeight> layers;
   std::stringstream stream(text);

@@ -1,9 +1,9 @@
-#include <stylize/blocked_layout.hpp>
+#include "kernels/blocked_layout.hpp"
 #include <stylize/errors.hpp>
-#include <stylize/first_conv.hpp>
-#include <stylize/max_pool.hpp>
+#include "kernels/first_conv.hpp"
+#include "kernels/max_pool.hpp"
 #include <stylize/vgg_features.hpp>
-#include <stylize/winograd_conv.hpp>
+#include "kernels/winograd_conv.hpp"
 
 #include <torch/autograd.h>
 #include <torch/script.h>

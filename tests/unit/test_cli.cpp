@@ -68,20 +68,43 @@ class CliRunTest : public ::testing::Test {
 TEST(cli_parse_test, defaults_come_from_the_engine_config) {
   const auto parsed = parse_args({"--content", "a.jpg", "--style", "b.jpg"});
   const auto& o = parsed.options;
+  const StyleConfig defaults;
   EXPECT_EQ(o.content_paths, (std::vector<std::string>{"a.jpg"}));
   EXPECT_EQ(o.style_paths, (std::vector<std::string>{"b.jpg"}));
   EXPECT_EQ(o.output_path, "");
-  EXPECT_EQ(o.config.size_px, StyleConfig{}.size_px);
-  EXPECT_EQ(o.config.iterations, StyleConfig{}.iterations);
-  EXPECT_EQ(o.optimizer, "lbfgs");
+  EXPECT_EQ(o.config.size_px, defaults.size_px);
+  EXPECT_EQ(o.config.iterations, defaults.iterations);
+  EXPECT_EQ(o.config.optimizer, defaults.optimizer);
+  EXPECT_EQ(o.config.init, defaults.init);
+  EXPECT_EQ(o.config.colour_mode, defaults.colour_mode);
+  EXPECT_EQ(o.config.style_loss, defaults.style_loss);
+  EXPECT_EQ(o.config.precision, defaults.precision);
+  EXPECT_EQ(o.config.conv_algorithm, defaults.conv_algorithm);
+  EXPECT_EQ(o.config.average_pooling, defaults.average_pooling);
+  EXPECT_EQ(o.config.max_memory_bytes, defaults.max_memory_bytes);
   EXPECT_FALSE(o.seed.has_value());
   EXPECT_EQ(o.device, "auto");
   EXPECT_FALSE(parsed.print_and_exit.has_value());
 }
 
+TEST(cli_parse_test, help_shows_the_engine_defaults_of_enum_options) {
+  const auto help = parse_args({"--help"}).print_and_exit.value();
+  for (const auto* expected :
+       {"--optimizer lbfgs|adam=lbfgs", "--init auto|content|style-colors|noise|FILE=auto",
+        "--style-loss gram|mean-cov|w2=gram", "--pooling max|avg=max",
+        "--preserve-colors none|luminance|stats=none", "--conv auto|direct|winograd=auto"}) {
+    EXPECT_NE(help.find(expected), std::string::npos) << expected << " in\n" << help;
+  }
+  // Grouped, the five that matter first.
+  EXPECT_LT(help.find("--content"), help.find("Look:"));
+  EXPECT_LT(help.find("Look:"), help.find("Optimisation:"));
+  EXPECT_LT(help.find("Optimisation:"), help.find("Batch:"));
+}
+
 TEST(cli_parse_test, the_default_init_is_the_warm_start_unless_colours_are_preserved) {
   auto init_of = [](std::vector<std::string> args) {
-    return resolve_config(parse_args(std::move(args)).options).init;
+    const auto config = parse_args(std::move(args)).options.config;
+    return resolve_init(config.init, config.colour_mode);
   };
   EXPECT_EQ(init_of({}), InitKind::kStyleColours);
   EXPECT_EQ(init_of({"--init", "auto"}), InitKind::kStyleColours);
@@ -91,7 +114,8 @@ TEST(cli_parse_test, the_default_init_is_the_warm_start_unless_colours_are_prese
             InitKind::kStyleColours)
       << "an explicit choice stands";
   EXPECT_EQ(init_of({"--init", "content"}), InitKind::kContent);
-  const auto from_file = resolve_config(parse_args({"--init", "start.png"}).options);
+  EXPECT_EQ(init_of({"--init", "noise"}), InitKind::kNoise);
+  const auto from_file = parse_args({"--init", "start.png"}).options.config;
   EXPECT_EQ(from_file.init, InitKind::kImage);
   EXPECT_EQ(from_file.init_path, "start.png");
 }
@@ -105,44 +129,48 @@ TEST(cli_parse_test, reads_every_option) {
                   "relu3_2", "--style-layers", "relu1_1:2,relu2_1", "--init", "noise", "--seed",
                   "123", "--device", "cpu", "--threads", "1", "--model", "m.pt", "--save-every",
                   "10", "--print-every", "5", "--style-loss", "w2", "--normalize-weights",
-                  "--normalize-gradients", "--precision", "bf16", "--conv", "direct", "-v"})
+                  "--normalize-gradients", "--precision", "bf16", "--conv", "direct", "-v",
+                  "--pooling", "avg", "--preserve-colors", "luminance", "--max-memory", "2M",
+                  "--fit-memory"})
           .options;
+  const StyleConfig& config = o.config;
   EXPECT_EQ(o.style_paths, (std::vector<std::string>{"b.jpg", "c.png"}));
-  EXPECT_EQ(o.config.style_blend, (std::vector<double>{2.0, 1.0}));
+  EXPECT_EQ(config.style_blend, (std::vector<double>{2.0, 1.0}));
   EXPECT_EQ(o.output_path, "x.webp");
-  EXPECT_EQ(o.config.size_px, 256);
-  EXPECT_DOUBLE_EQ(o.config.style_scale, 0.5);
-  EXPECT_EQ(o.config.iterations, 42);
-  EXPECT_EQ(o.optimizer, "adam");
-  EXPECT_DOUBLE_EQ(*o.config.learning_rate, 0.1);
-  EXPECT_EQ(o.config.lbfgs_history, 7);
-  EXPECT_DOUBLE_EQ(o.config.content_weight, 2.0);
-  EXPECT_DOUBLE_EQ(o.config.style_weight, 30.0);
-  EXPECT_DOUBLE_EQ(o.config.tv_weight, 0.1);
-  EXPECT_EQ(o.content_layers, "relu3_2");
-  EXPECT_EQ(o.style_layers, "relu1_1:2,relu2_1");
-  EXPECT_EQ(o.init, "noise");
+  EXPECT_EQ(config.size_px, 256);
+  EXPECT_DOUBLE_EQ(config.style_scale, 0.5);
+  EXPECT_EQ(config.iterations, 42);
+  EXPECT_EQ(config.optimizer, OptimizerKind::kAdam);
+  EXPECT_DOUBLE_EQ(*config.learning_rate, 0.1);
+  EXPECT_EQ(config.lbfgs_history, 7);
+  EXPECT_DOUBLE_EQ(config.content_weight, 2.0);
+  EXPECT_DOUBLE_EQ(config.style_weight, 30.0);
+  EXPECT_DOUBLE_EQ(config.tv_weight, 0.1);
+  EXPECT_EQ(config.content_layers, (std::vector<LayerWeight>{{"relu3_2", 1.0}}));
+  EXPECT_EQ(config.style_layers, (std::vector<LayerWeight>{{"relu1_1", 2.0}, {"relu2_1", 1.0}}));
+  EXPECT_EQ(config.init, InitKind::kNoise);
   EXPECT_EQ(o.seed, 123U);
   EXPECT_EQ(o.device, "cpu");
   EXPECT_EQ(o.threads, 1);
   EXPECT_EQ(o.model_path, "m.pt");
-  EXPECT_EQ(o.config.snapshot_every_iters, 10);
-  EXPECT_EQ(o.config.report_every_iters, 5);
+  EXPECT_EQ(config.snapshot_every_iters, 10);
+  EXPECT_EQ(config.report_every_iters, 5);
   EXPECT_EQ(o.verbosity, 1);
-  EXPECT_EQ(o.style_loss, "w2");
-  EXPECT_EQ(o.precision, "bf16");
-  const auto config = resolve_config(o);
   EXPECT_EQ(config.style_loss, StyleLossKind::kW2);
   EXPECT_EQ(config.precision, Precision::kBf16);
   EXPECT_EQ(config.conv_algorithm, ConvAlgorithm::kDirect);
-  EXPECT_EQ(resolve_config(parse_args({"--conv", "winograd"}).options).conv_algorithm,
+  EXPECT_TRUE(config.average_pooling);
+  EXPECT_EQ(config.colour_mode, ColourMode::kLuminance);
+  EXPECT_EQ(config.max_memory_bytes, 2U * 1024 * 1024);
+  EXPECT_TRUE(config.fit_memory);
+  EXPECT_EQ(parse_args({"--conv", "winograd"}).options.config.conv_algorithm,
             ConvAlgorithm::kWinograd);
-  EXPECT_EQ(resolve_config(parse_args({}).options).conv_algorithm, ConvAlgorithm::kAuto);
   EXPECT_TRUE(config.normalize_weights);
   EXPECT_TRUE(config.normalize_gradients);
-  EXPECT_EQ(resolve_config(parse_args({"--style-loss", "mean-cov"}).options).style_loss,
+  EXPECT_EQ(parse_args({"--style-loss", "mean-cov"}).options.config.style_loss,
             StyleLossKind::kMeanCov);
-  EXPECT_EQ(resolve_config(parse_args({}).options).style_loss, StyleLossKind::kGram);
+  EXPECT_EQ(parse_args({"--preserve-colors", "stats"}).options.config.colour_mode,
+            ColourMode::kStatistics);
   EXPECT_EQ(parse_args({"-q"}).options.verbosity, -1);
   // A repeated single-value option: the last one wins, so scripts can append overrides.
   EXPECT_EQ(parse_args({"--size", "64", "--size", "128"}).options.config.size_px, 128);

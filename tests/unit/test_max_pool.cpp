@@ -1,5 +1,5 @@
-#include <stylize/blocked_layout.hpp>
-#include <stylize/max_pool.hpp>
+#include "kernels/blocked_layout.hpp"
+#include "kernels/max_pool.hpp"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>

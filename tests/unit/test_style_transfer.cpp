@@ -118,7 +118,7 @@ class StyleLossKindTest : public StyleTransferTest,
 TEST_P(StyleLossKindTest, lbfgs_lowers_the_chosen_style_loss) {
   config_.style_loss = GetParam();
   const auto transfer = engine();
-  const auto targets = transfer.compute_style_targets({style_}, {});
+  const auto targets = transfer.compute_style_targets({style_}, {}, config_.style_loss);
   std::optional<LossBreakdown> first;
   const auto result = transfer.run(content_, targets, config_, {}, [&](const IterationReport& r) {
     if (!first) first = r.losses;
@@ -136,10 +136,10 @@ TEST_F(StyleTransferTest, style_loss_kinds_measure_differently) {
   // Same images, same weights: the first evaluation's style loss depends on the kind.
   config_.iterations = 1;
   const auto transfer = engine();
-  const auto targets = transfer.compute_style_targets({style_}, {});
   std::map<StyleLossKind, double> first;
   for (auto kind : {StyleLossKind::kGram, StyleLossKind::kMeanCov, StyleLossKind::kW2}) {
     config_.style_loss = kind;
+    const auto targets = transfer.compute_style_targets({style_}, {}, kind);
     transfer.run(content_, targets, config_, {},
                  [&](const IterationReport& r) { first[kind] = r.losses->style; });
   }
@@ -150,7 +150,7 @@ TEST_F(StyleTransferTest, style_loss_kinds_measure_differently) {
 
 TEST_F(StyleTransferTest, style_targets_hold_consistent_mean_and_covariance) {
   const auto transfer = engine();
-  const auto targets = transfer.compute_style_targets({style_}, {});
+  const auto targets = transfer.compute_style_targets({style_}, {}, StyleLossKind::kW2);
   ASSERT_EQ(targets.means.size(), targets.grams.size());
   for (std::size_t l = 0; l < targets.grams.size(); ++l) {
     const auto& mean = targets.means[l];
@@ -474,6 +474,24 @@ TEST(StyleTransferRealWeights, RealWeights_result_moves_towards_the_style) {
   EXPECT_LT(result.final_losses.content / config.content_weight, 1.0);
   // And the pixels really changed.
   EXPECT_GT((result.image_rgb01 - content).abs().mean().item<float>(), 0.02F);
+}
+
+TEST_F(StyleTransferTest, style_targets_hold_only_what_their_loss_needs) {
+  const auto transfer = engine();
+  const auto gram = transfer.compute_style_targets({style_}, {}, StyleLossKind::kGram);
+  EXPECT_EQ(gram.gram_mean_squares.size(), gram.grams.size());
+  EXPECT_TRUE(gram.covariance_sqrts.empty()) << "no eigendecomposition for the Gram loss";
+  EXPECT_TRUE(gram.covariances.empty());
+  const auto mean_cov = transfer.compute_style_targets({style_}, {}, StyleLossKind::kMeanCov);
+  EXPECT_EQ(mean_cov.covariance_mean_squares.size(), mean_cov.grams.size());
+  EXPECT_TRUE(mean_cov.covariance_sqrts.empty());
+  const auto w2 = transfer.compute_style_targets({style_}, {}, StyleLossKind::kW2);
+  EXPECT_EQ(w2.covariance_sqrts.size(), w2.grams.size());
+  EXPECT_EQ(w2.second_moment_traces.size(), w2.grams.size());
+  // Targets of one loss cannot be run with another.
+  config_.style_loss = StyleLossKind::kW2;
+  EXPECT_EQ(test::error_of([&] { transfer.run(content_, gram, config_); }),
+            "style targets were computed for the gram loss, not w2");
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #include <stylize/errors.hpp>
 #include <stylize/vgg_features.hpp>
-#include <stylize/winograd_conv.hpp>
+#include "kernels/winograd_conv.hpp"
 
 #include <gtest/gtest.h>
 #include <torch/script.h>

@@ -1,6 +1,6 @@
-#include <stylize/blocked_layout.hpp>
+#include "kernels/blocked_layout.hpp"
 #include <stylize/errors.hpp>
-#include <stylize/winograd_conv.hpp>
+#include "kernels/winograd_conv.hpp"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

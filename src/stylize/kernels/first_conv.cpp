@@ -1,4 +1,4 @@
-#include <stylize/first_conv.hpp>
+#include "kernels/first_conv.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>

@@ -1,4 +1,6 @@
-#include <stylize/max_pool.hpp>
+#include "kernels/max_pool.hpp"
+
+#include "kernels/blocked_layout.hpp"
 
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
@@ -20,6 +22,27 @@ bool own_kernel_suits(const at::Tensor& x) {
 // branches (on real activations which value is a window's maximum is unpredictable, and scalar
 // or branchy code made the backward pass 4-5x slower than the forward).
 #define STYLIZE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+/// Which of a window's four values a, b, c, d (top-left, top-right, bottom-left, bottom-right)
+/// ATen's max pooling picks: scanned in that order, each value greater than the maximum so far,
+/// or NaN, takes its place. The picks are 0/1 floats: with bools (&&, ||, !) GCC keeps branches
+/// and does not vectorise the row loops that inline this.
+struct WindowPick {
+  float a, b, c, d;  ///< exactly one is 1
+  float max;         ///< the value picked
+};
+
+__attribute__((always_inline)) inline WindowPick pick_in_window(float a, float b, float c,
+                                                                  float d) {
+  const float take_b = ((b > a) | (b != b)) ? 1.0F : 0.0F;
+  const float m1 = take_b != 0.0F ? b : a;
+  const float take_c = ((c > m1) | (c != c)) ? 1.0F : 0.0F;
+  const float m2 = take_c != 0.0F ? c : m1;
+  const float to_d = ((d > m2) | (d != d)) ? 1.0F : 0.0F;
+  const float to_c = take_c * (1.0F - to_d);
+  const float to_b = take_b * (1.0F - to_d - to_c);
+  return {1.0F - to_d - to_c - to_b, to_b, to_c, to_d, to_d != 0.0F ? d : m2};
+}
 
 /// One output row: each window's maximum, as ATen decides (each value greater than the maximum
 /// so far, or NaN, takes its place; the window is scanned row by row).
@@ -45,25 +68,13 @@ void backward_row(const float* __restrict top, const float* __restrict bottom,
                   const float* __restrict grad, float* __restrict grad_top,
                   float* __restrict grad_bottom, int64_t out_w) {
   for (int64_t ox = 0; ox < out_w; ++ox) {
-    const float a = top[2 * ox];
-    const float b = top[2 * ox + 1];
-    const float c = bottom[2 * ox];
-    const float d = bottom[2 * ox + 1];
-    // Which value takes the gradient, as 0/1 floats: with bools (&&, ||, !) GCC keeps
-    // branches and does not vectorise the loop.
-    const float take_b = ((b > a) | (b != b)) ? 1.0F : 0.0F;
-    const float m1 = take_b != 0.0F ? b : a;
-    const float take_c = ((c > m1) | (c != c)) ? 1.0F : 0.0F;
-    const float m2 = take_c != 0.0F ? c : m1;
-    const float to_d = ((d > m2) | (d != d)) ? 1.0F : 0.0F;
-    const float to_c = take_c * (1.0F - to_d);
-    const float to_b = take_b * (1.0F - to_d - to_c);
-    const float to_a = 1.0F - to_d - to_c - to_b;
+    const WindowPick pick =
+        pick_in_window(top[2 * ox], top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1]);
     const float g = grad[ox];
-    grad_bottom[2 * ox + 1] = to_d != 0.0F ? g : 0.0F;
-    grad_bottom[2 * ox] = to_c != 0.0F ? g : 0.0F;
-    grad_top[2 * ox + 1] = to_b != 0.0F ? g : 0.0F;
-    grad_top[2 * ox] = to_a != 0.0F ? g : 0.0F;
+    grad_bottom[2 * ox + 1] = pick.d != 0.0F ? g : 0.0F;
+    grad_bottom[2 * ox] = pick.c != 0.0F ? g : 0.0F;
+    grad_top[2 * ox + 1] = pick.b != 0.0F ? g : 0.0F;
+    grad_top[2 * ox] = pick.a != 0.0F ? g : 0.0F;
   }
 }
 
@@ -144,7 +155,7 @@ class MaxPool2x2 : public torch::autograd::Function<MaxPool2x2> {
 
 // Blocked layout [N, C/16, H, W, 16]: the 16 channels of a block are contiguous, so a window
 // is four vectors of 16 and each pixel's lanes are independent (the loops over them vectorise).
-constexpr int64_t kLanes = 16;
+constexpr int64_t kLanes = kBlockLanes;
 
 bool blocked_suits(const at::Tensor& x) {
   return x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 5 &&
@@ -188,20 +199,12 @@ void relu_pool_backward_row(const float* __restrict top, const float* __restrict
       const float b = top[i + kLanes + l];
       const float c = bottom[i + l];
       const float d = bottom[i + kLanes + l];
-      const float take_b = ((b > a) | (b != b)) ? 1.0F : 0.0F;
-      const float m1 = take_b != 0.0F ? b : a;
-      const float take_c = ((c > m1) | (c != c)) ? 1.0F : 0.0F;
-      const float m2 = take_c != 0.0F ? c : m1;
-      const float to_d = ((d > m2) | (d != d)) ? 1.0F : 0.0F;
-      const float m = to_d != 0.0F ? d : m2;
-      const float g = m > 0.0F ? grad[ox * kLanes + l] : 0.0F;
-      const float to_c = take_c * (1.0F - to_d);
-      const float to_b = take_b * (1.0F - to_d - to_c);
-      const float to_a = 1.0F - to_d - to_c - to_b;
-      grad_bottom[i + kLanes + l] = to_d != 0.0F ? g : 0.0F;
-      grad_bottom[i + l] = to_c != 0.0F ? g : 0.0F;
-      grad_top[i + kLanes + l] = to_b != 0.0F ? g : 0.0F;
-      grad_top[i + l] = to_a != 0.0F ? g : 0.0F;
+      const WindowPick pick = pick_in_window(a, b, c, d);
+      const float g = pick.max > 0.0F ? grad[ox * kLanes + l] : 0.0F;
+      grad_bottom[i + kLanes + l] = pick.d != 0.0F ? g : 0.0F;
+      grad_bottom[i + l] = pick.c != 0.0F ? g : 0.0F;
+      grad_top[i + kLanes + l] = pick.b != 0.0F ? g : 0.0F;
+      grad_top[i + l] = pick.a != 0.0F ? g : 0.0F;
     }
   }
 }

@@ -1,4 +1,4 @@
-#include <stylize/blocked_layout.hpp>
+#include "kernels/blocked_layout.hpp"
 
 #include <ATen/ATen.h>
 

@@ -1,9 +1,9 @@
 // WinogradConv3x3 through oneDNN (the build with libdnnl-dev; the other build is
 // winograd_conv_unavailable.cpp). Debian's LibTorch links this same libdnnl.so for its own
 // convolutions, which it always runs with oneDNN's direct algorithm.
-#include <stylize/blocked_layout.hpp>
+#include "kernels/blocked_layout.hpp"
 #include <stylize/errors.hpp>
-#include <stylize/winograd_conv.hpp>
+#include "kernels/winograd_conv.hpp"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/function.h>

@@ -2,7 +2,7 @@
 // the engine-only build on a machine with nothing but PyTorch): every convolution runs through
 // ATen. The other build is winograd_conv_onednn.cpp.
 #include <stylize/errors.hpp>
-#include <stylize/winograd_conv.hpp>
+#include "kernels/winograd_conv.hpp"
 
 namespace stylize {
 

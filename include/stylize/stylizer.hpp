@@ -1,0 +1,96 @@
+#pragma once
+
+#include <stylize/style_transfer.hpp>
+#include <stylize/vgg_features.hpp>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace stylize {
+
+/// One image to make: a photo, the paintings blended for it, and where the result goes.
+struct StylizeJob {
+  std::string content_path;
+  std::vector<std::string> style_paths;
+  std::string output_path;
+};
+
+/// Something worth telling the user that is not an error.
+struct JobNotice {
+  bool warning = false;  ///< false: information
+  std::string text;
+};
+
+/// What a job is about to do, once its inputs are read and its memory is checked.
+struct JobPlan {
+  int width_px = 0;   ///< of the output
+  int height_px = 0;
+  std::vector<int> scales_px;  ///< longest sides, coarse to fine (one entry: a single scale)
+  StyleConfig config;          ///< as run: size after --fit-memory, init resolved
+};
+
+/// Where a job reports to; every member may be empty.
+struct JobEvents {
+  std::function<void(const JobNotice&)> on_notice;
+  std::function<void(const JobPlan&)> on_start;
+  ProgressCallback on_progress;  ///< IterationReport::snapshot_path names written snapshots
+};
+
+struct JobResult {
+  StyleTransferResult transfer;  ///< image_rgb01 is the image written (colour mode applied)
+  int width_px = 0;
+  int height_px = 0;
+  bool written = false;  ///< false only when cancelled before the first iteration finished
+};
+
+/// "<output stem>_<tag><ext>" beside the output: where snapshot_every_iters writes. The tag is
+/// the iteration, or "s<scale>_<iteration>" in a coarse-to-fine run.
+std::string snapshot_path(const std::string& output, const std::string& tag);
+
+/// The job-level engine: one model, its layer plan, one device and the style targets of every
+/// style set it has seen. run() makes one image end to end: reads the photo and paintings,
+/// checks the memory estimate (config.max_memory_bytes / fit_memory), builds the start image
+/// (config.init), runs coarse to fine, applies the colour mode and writes the output and
+/// snapshots atomically. Never prints or exits; throws stylize::Error.
+class Stylizer {
+ public:
+  /// Takes the model (already on device, in the network dtype wanted) and applies config's
+  /// pooling and convolution algorithm to it. Throws ConfigError for an invalid config or
+  /// layers the model lacks.
+  Stylizer(VggFeatures model, const StyleConfig& config, c10::Device device);
+
+  [[nodiscard]] const LayerPlan& plan() const { return plan_; }
+  [[nodiscard]] const StyleConfig& config() const { return config_; }
+  [[nodiscard]] VggFeatures& model() { return model_; }
+
+  /// Makes job's image. cancel, when raised, stops at the next iteration and writes the best
+  /// image so far (JobResult::transfer.cancelled). Input, output and memory problems throw
+  /// InputError, OutputError and MemoryError naming the file or size.
+  JobResult run(const StylizeJob& job, const JobEvents& events = {},
+                const std::atomic<bool>* cancel = nullptr);
+
+ private:
+  /// config_ with the size this content fits in memory; the content read at that size.
+  StyleConfig fit_memory(const std::string& content_path, at::Tensor& content,
+                         at::Tensor& alpha, const JobEvents& events) const;
+  const StyleTargets& targets_for(const StylizeJob& job, int style_side,
+                                  const at::Tensor& content, const StyleConfig& config);
+  at::Tensor start_image(const StylizeJob& job, const at::Tensor& content,
+                         const StyleConfig& config);
+
+  VggFeatures model_;
+  StyleConfig config_;
+  c10::Device device_;
+  LayerPlan plan_;
+  /// Style targets by (style paths, style side in px, content path in colour-statistics mode):
+  /// computed once, reused by every content image and every run at that scale.
+  std::map<std::tuple<std::vector<std::string>, int, std::string>, StyleTargets> targets_;
+  /// Style images by style paths for the style-colours start (only their colours are used).
+  std::map<std::vector<std::string>, std::vector<at::Tensor>> palettes_;
+};
+
+}  // namespace stylize

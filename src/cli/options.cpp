@@ -1,0 +1,280 @@
+#include "options.hpp"
+
+#include <stylize/memory.hpp>
+#include <stylize/version.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <utility>
+#include <vector>
+
+namespace stylize::cli {
+namespace {
+
+constexpr const char* kInputOutput = "Input and output";
+constexpr const char* kLook = "Look";
+constexpr const char* kOptimisation = "Optimisation";
+constexpr const char* kBatch = "Batch";
+constexpr const char* kPerformance = "Performance";
+constexpr const char* kDiagnostics = "Diagnostics";
+
+/// Accepts one of names' keys and replaces it by its value's number (which CLI11 then converts
+/// to the bound variable); otherwise "X not in {a,b,c}", as CLI::IsMember words it.
+template <typename Value>
+CLI::Validator one_of(const std::vector<std::pair<std::string, Value>>& names) {
+  std::string listed;
+  for (const auto& entry : names) listed += (listed.empty() ? "" : ",") + entry.first;
+  return CLI::Validator(
+      [names, listed](std::string& text) -> std::string {
+        for (const auto& [name, value] : names) {
+          if (text == name) {
+            text = std::to_string(static_cast<int>(value));
+            return {};
+          }
+        }
+        return text + " not in {" + listed + "}";
+      },
+      "", "one_of");
+}
+
+/// An option bound straight to an engine enum: its spellings come from enum_names, the default
+/// shown is the config's initial value.
+template <typename Enum>
+CLI::Option* add_enum(CLI::App& app, const std::string& flags, Enum& value,
+                      const std::string& help) {
+  std::vector<std::pair<std::string, Enum>> names;
+  std::string choices;
+  for (const auto& entry : enum_names(value)) {
+    names.emplace_back(entry.name, entry.value);
+    choices += (choices.empty() ? "" : "|") + std::string(entry.name);
+  }
+  return app.add_option(flags, value, help)
+      ->transform(one_of(names))
+      ->type_name(choices)
+      ->default_str(name_of(value));
+}
+
+/// Puts the options added during its lifetime under one heading of --help.
+class GroupFrom {
+ public:
+  GroupFrom(CLI::App& app, const char* name)
+      : app_(app), name_(name), first_(app.get_options().size()) {}
+  ~GroupFrom() {
+    const auto options = app_.get_options();
+    for (std::size_t i = first_; i < options.size(); ++i) options[i]->group(name_);
+  }
+  GroupFrom(const GroupFrom&) = delete;
+  GroupFrom& operator=(const GroupFrom&) = delete;
+
+ private:
+  CLI::App& app_;
+  const char* name_;
+  std::size_t first_;
+};
+
+void add_input_output(CLI::App& app, CliOptions& o) {
+  const GroupFrom grouped(app, kInputOutput);
+  StyleConfig& c = o.config;
+  app.add_option("-c,--content", o.content_paths,
+                 "Content image (the photo); repeat, or give directories or quoted patterns "
+                 "like 'photos/*.jpg', for a batch")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("-s,--style", o.style_paths,
+                 "Style image (the painting); repeat to blend several styles")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("-o,--output", o.output_path,
+                 fmt::format("Output image; format from the extension: png, jpg, webp, tif, bmp "
+                             "(default: {})",
+                             kDefaultOutput));
+  app.add_option("--size", c.size_px, "Longest side of the output in px")->capture_default_str();
+  app.add_option("-n,--iterations", c.iterations, "Optimisation steps (one evaluation each)")
+      ->capture_default_str();
+  app.add_option("--model", o.model_path,
+                 "TorchScript VGG model (default: $STYLIZE_MODEL, ./models/vgg19.pt, "
+                 "<exe>/../models/vgg19.pt, <exe>/../share/stylize/vgg19.pt)");
+}
+
+void add_look(CLI::App& app, StyleConfig& c) {
+  const GroupFrom grouped(app, kLook);
+  CLI::App* group = &app;
+  group->add_option("--style-weight", c.style_weight, "Weight of the style loss")
+      ->capture_default_str();
+  group->add_option("--content-weight", c.content_weight, "Weight of the content loss")
+      ->capture_default_str();
+  group->add_option("--tv-weight", c.tv_weight, "Weight of the total-variation (smoothness) loss")
+      ->capture_default_str();
+  group->add_option("--style-scale", c.style_scale,
+                    "Style image's longest side, as a multiple of --size")
+      ->capture_default_str();
+  group->add_option("--style-blend", c.style_blend,
+                    "Weights of the style images, comma-separated (default: equal)")
+      ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  add_enum(*group, "--preserve-colors", c.colour_mode,
+           "none; luminance (transfer brightness only, keep the photo's colours); stats "
+           "(recolour the style to the photo's colour statistics first)");
+  add_enum(*group, "--style-loss", c.style_loss,
+           "gram (Gatys); mean-cov (channel means and covariances); w2 (Wasserstein-2 "
+           "between the features' Gaussians: stronger, truer colours and contrast)");
+  group->add_option("--pooling", c.average_pooling, "max or avg (average pooling is smoother)")
+      ->transform(one_of(std::vector<std::pair<std::string, bool>>{{"max", false},
+                                                                    {"avg", true}}))
+      ->type_name("max|avg")
+      ->default_str(c.average_pooling ? "avg" : "max");
+  group->add_option_function<std::string>(
+      "--content-layers", [&c](const std::string& text) { c.content_layers = parse_layer_list(text); },
+      "Content layers with optional weights, e.g. relu4_2 or relu3_2:1,relu4_2:2 (default: "
+      "relu4_2, or the deepest reluB_2 the model has)");
+  group->add_option_function<std::string>(
+      "--style-layers", [&c](const std::string& text) { c.style_layers = parse_layer_list(text); },
+      "Style layers with optional weights, e.g. relu1_1:2,relu2_1 (default: relu1_1 relu2_1 "
+      "relu3_1 relu4_1 relu5_1 where present)");
+  group->add_flag("--normalize-weights", c.normalize_weights,
+                  "Divide each layer's weight by its channel count (favours fine texture)");
+  group->add_option_function<std::string>(
+           "--init",
+           [&c](const std::string& text) {
+             c.init = InitKind::kImage;
+             c.init_path = text;
+             for (const auto& entry : enum_names(InitKind{})) {
+               if (text == entry.name) c.init = entry.value;
+             }
+           },
+           "Start image: auto (style-colors, or content with --preserve-colors); content; "
+           "style-colors (the photo recoloured to the style's colour statistics: reaches the "
+           "same loss sooner); noise; or an image file")
+      ->type_name("auto|content|style-colors|noise|FILE")
+      ->default_str(name_of(c.init));
+}
+
+void add_optimisation(CLI::App& app, StyleConfig& c, CliOptions& o) {
+  const GroupFrom grouped(app, kOptimisation);
+  CLI::App* group = &app;
+  add_enum(*group, "--optimizer", c.optimizer, "lbfgs or adam");
+  group->add_option("--learning-rate", c.learning_rate,
+                    fmt::format("Step size (default: {} for lbfgs, {} for adam, pixels in [0,1])",
+                                kDefaultLbfgsLearningRate, kDefaultAdamLearningRate));
+  group->add_option("--lbfgs-history", c.lbfgs_history,
+                    "L-BFGS correction pairs kept; memory grows with it")
+      ->capture_default_str();
+  group->add_option("--average-decay", c.average_decay,
+                    "Adam: output the moving average of the iterates with this decay (0: the last)")
+      ->capture_default_str();
+  group->add_flag("--normalize-gradients", c.normalize_gradients,
+                  "Scale each layer's gradient to unit L1 norm times its weight (L-BFGS then runs "
+                  "without line search)");
+  group->add_option("--min-size", c.min_size_px,
+                    "Coarse-to-fine: start at this size (px) and grow by --scale-step up to "
+                    "--size, each scale starting from the last (0: one scale)")
+      ->capture_default_str();
+  group->add_option("--scale-step", c.scale_step, "Coarse-to-fine: size factor between scales")
+      ->capture_default_str();
+  group->add_option("--initial-iterations", c.initial_iterations,
+                    "Coarse-to-fine: iterations at the first scale (0: --iterations)")
+      ->capture_default_str();
+  group->add_option("--tolerance", c.tolerance,
+                    "Stop early when the loss improved by less than this fraction over "
+                    "--tolerance-window iterations (0: run all iterations)")
+      ->capture_default_str();
+  group->add_option("--tolerance-window", c.tolerance_window_iters,
+                    "Iterations over which --tolerance measures the improvement")
+      ->capture_default_str();
+  group->add_option("--seed", o.seed, "Random seed (default: random, and printed)");
+}
+
+void add_batch(CLI::App& app, CliOptions& o) {
+  const GroupFrom grouped(app, kBatch);
+  CLI::App* group = &app;
+  group->add_option("--output-dir", o.output_dir,
+                    "Batch output directory (created if missing); files named by --name");
+  group->add_option("--name", o.name_pattern,
+                    "Output file name in --output-dir; placeholders {content} {style} {index} "
+                    "{size}")
+      ->capture_default_str();
+  group->add_flag("--each-style", o.each_style,
+                  "Run each --style on its own (every content with every style) instead of "
+                  "blending them");
+  group->add_flag("--skip-existing", o.skip_existing,
+                  "Skip images whose output already exists (outputs are written atomically)");
+  group->add_option("--shard", o.shard,
+                    "Process shard I of N (1-based, e.g. 2/8) of the work list; default: from "
+                    "SLURM_ARRAY_TASK_ID/_COUNT when set");
+  group->add_option("--progress-json", o.progress_json,
+                    "Write JSON-lines progress to FILE, or - for standard output");
+  group->add_flag("--dry-run", o.dry_run, "Print the planned work list and exit");
+}
+
+void add_performance(CLI::App& app, CliOptions& o) {
+  StyleConfig& c = o.config;
+  const GroupFrom grouped(app, kPerformance);
+  CLI::App* group = &app;
+  group->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  group->add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
+  add_enum(*group, "--precision", c.precision,
+           "Network arithmetic: fp32; tf32, fp16 (CUDA); bf16 (image and losses stay fp32)");
+  add_enum(*group, "--conv", c.conv_algorithm,
+           "CPU convolutions: winograd (oneDNN, ~1.5x faster where the CPU has AVX-512), "
+           "direct (as PyTorch), auto (winograd where it runs)");
+  group->add_option_function<std::string>(
+      "--max-memory",
+      [&c](const std::string& text) { c.max_memory_bytes = parse_memory_size(text); },
+      "Memory budget, e.g. 4G or 800M (default: what the machine has available)");
+  group->add_flag("--fit-memory", c.fit_memory,
+                  "Lower --size to the largest size whose estimated peak memory fits");
+}
+
+void add_diagnostics(CLI::App& app, CliOptions& o) {
+  StyleConfig& c = o.config;
+  const GroupFrom grouped(app, kDiagnostics);
+  CLI::App* group = &app;
+  group->add_option("--save-every", c.snapshot_every_iters,
+                    "Write an intermediate image every N iterations as <output>_<N>.<ext> (0: off)")
+      ->capture_default_str();
+  group->add_option("--print-every", c.report_every_iters, "Log losses every N iterations (0: off)")
+      ->capture_default_str();
+  group->add_flag("--list-layers", o.list_layers, "List the model's layers and exit");
+  group->add_option("--measure", o.measure_paths,
+                    "Make nothing: score these images against --content and --style (one JSON "
+                    "line each: content and style distance, style ratio to the untouched photo)")
+      ->expected(1, -1);
+  group->add_option("--measure-size", o.measure_size_px,
+                    "Longest side, in px, at which --measure compares all images")
+      ->capture_default_str();
+  group->add_flag_function(
+      "-q,--quiet", [&o](std::int64_t) { o.verbosity = -1; }, "Only warnings and errors");
+  group->add_flag_function(
+      "-v,--verbose", [&o](std::int64_t) { o.verbosity = 1; }, "Debug output");
+  app.set_version_flag("--version", std::string("stylize ") + kVersion);
+  app.get_help_ptr()->group(kInputOutput);
+}
+
+}  // namespace
+
+ParsedArgs parse_args(const std::vector<std::string>& args) {
+  ParsedArgs parsed;
+  CLI::App app("stylize: neural style transfer (Gatys et al.) from the command line", "stylize");
+  // A repeated single-value option overrides the earlier one, so scripts can append overrides.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  add_input_output(app, parsed.options);
+  add_look(app, parsed.options.config);
+  add_optimisation(app, parsed.options.config, parsed.options);
+  add_batch(app, parsed.options);
+  add_performance(app, parsed.options);
+  add_diagnostics(app, parsed.options);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    parsed.print_and_exit = app.help();
+  } catch (const CLI::CallForAllHelp&) {
+    parsed.print_and_exit = app.help("", CLI::AppFormatMode::All);
+  } catch (const CLI::CallForVersion& e) {
+    parsed.print_and_exit = std::string(e.what()) + "\n";
+  } catch (const CLI::ParseError& e) {
+    throw UsageError(e.what());
+  }
+  return parsed;
+}
+
+}  // namespace stylize::cli
