@@ -65,10 +65,11 @@ template <typename ErrorType, typename Fn>
                                        << ": " << expected << "\n  Actual: it throws nothing";
 }
 
-/// Saves a process-wide setting on construction and puts it back on destruction, so a test (as
-/// a fixture member, or a local) that changes it leaves the next test the state it found.
-/// torch's intra-op thread count (at::set_num_threads, which configure_threads and every
-/// in-process CLI run call).
+/// The guards below save a piece of process-wide state on construction and put it back on
+/// destruction: as members of a test's fixture they leave the next test the state it found.
+
+/// torch's intra-op thread count (at::set_num_threads), which configure_threads and every
+/// in-process CLI run set.
 class ScopedThreadCount {
  public:
   ScopedThreadCount();
