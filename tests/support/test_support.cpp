@@ -2,6 +2,7 @@
 
 #include "cli.hpp"
 
+#include <ATen/Parallel.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <fcntl.h>
@@ -15,10 +16,13 @@
 
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 namespace stylize::test {
 namespace fs = std::filesystem;
@@ -33,6 +37,39 @@ TempDir::~TempDir() {
   std::error_code ec;
   fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
   fs::remove_all(path_, ec);
+}
+
+ScopedThreadCount::ScopedThreadCount() : saved_(at::get_num_threads()) {}
+
+ScopedThreadCount::~ScopedThreadCount() { at::set_num_threads(saved_); }
+
+ScopedEnvVar::ScopedEnvVar(std::string name) : name_(std::move(name)) {
+  if (const char* value = std::getenv(name_.c_str()); value != nullptr) saved_ = value;
+}
+
+ScopedEnvVar::~ScopedEnvVar() {
+  if (saved_) {
+    ::setenv(name_.c_str(), saved_->c_str(), 1);
+  } else {
+    ::unsetenv(name_.c_str());
+  }
+}
+
+void ScopedEnvVar::set(const std::string& value) const {
+  if (::setenv(name_.c_str(), value.c_str(), 1) != 0) {
+    throw std::runtime_error("cannot set " + name_);
+  }
+}
+
+void ScopedEnvVar::unset() const { ::unsetenv(name_.c_str()); }
+
+ScopedWorkingDirectory::ScopedWorkingDirectory(const fs::path& dir) : saved_(fs::current_path()) {
+  fs::current_path(dir);
+}
+
+ScopedWorkingDirectory::~ScopedWorkingDirectory() {
+  std::error_code ec;
+  fs::current_path(saved_, ec);
 }
 
 std::string random_model_path() {
@@ -148,18 +185,34 @@ bool ChildProcess::wait_for_output(const std::string& needle, double timeout_s) 
   return true;
 }
 
+bool ChildProcess::drain_output(double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{fd_, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(0, left.count())));
+    if (ready < 0) return false;
+    if (ready == 0) return true;  // nothing more within timeout_s
+    char buffer[4096];
+    const auto n = ::read(fd_, buffer, sizeof buffer);
+    if (n <= 0) return false;
+    output_.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
 void ChildProcess::send(int signal_number) const { ::kill(pid_, signal_number); }
 
 int ChildProcess::wait_exit(double timeout_s) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   while (std::chrono::steady_clock::now() < deadline) {
-    wait_for_output("\x01never\x01", 0.05);  // drain the pipe so the child never blocks
+    drain_output(0.05);  // so the child never blocks on a full pipe
     int status = 0;
     const int done = ::waitpid(pid_, &status, WNOHANG);
     if (done == pid_) {
       pid_ = -1;
-      wait_for_output("\x01never\x01", 0.2);
+      drain_output(0.2);
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
   }

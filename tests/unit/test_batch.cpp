@@ -163,6 +163,7 @@ class BatchRunTest : public ::testing::Test {
     return events;
   }
   TempDir dir_;
+  test::ScopedThreadCount threads_;  // every run sets torch's thread count (--threads)
 };
 
 TEST_F(BatchRunTest, every_content_with_every_style) {

@@ -63,6 +63,7 @@ class CliRunTest : public ::testing::Test {
         std::distance(fs::directory_iterator(dir_.path()), fs::directory_iterator()));
   }
   TempDir dir_;
+  test::ScopedThreadCount threads_;  // every run sets torch's thread count (--threads)
 };
 
 TEST(cli_parse_test, defaults_come_from_the_engine_config) {
@@ -478,24 +479,57 @@ TEST_F(CliRunTest, cuda_on_a_cpu_machine_is_a_device_error) {
             "device (use --device cpu or auto)");
 }
 
-TEST(cli_model_lookup_test, explicit_then_environment) {
+/// find_model reads $STYLIZE_MODEL and looks in the working directory: both are set here (the
+/// directory to an empty one) and put back afterwards.
+class CliModelLookupTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  test::ScopedEnvVar model_env_{"STYLIZE_MODEL"};
+  test::ScopedWorkingDirectory cwd_{dir_.path()};
+};
+
+TEST_F(CliModelLookupTest, explicit_then_environment_then_the_usual_places) {
   EXPECT_EQ(find_model("given.pt", nullptr), "given.pt");
-  TempDir dir;
-  std::ofstream(dir.file("env.pt")) << "x";
-  ::setenv("STYLIZE_MODEL", dir.file("env.pt").c_str(), 1);
-  EXPECT_EQ(find_model("", nullptr), dir.file("env.pt"));
-  ::setenv("STYLIZE_MODEL", dir.file("absent.pt").c_str(), 1);
+  std::ofstream(dir_.file("env.pt")) << "x";
+  model_env_.set(dir_.file("env.pt"));
+  EXPECT_EQ(find_model("", nullptr), dir_.file("env.pt"));
+  // A $STYLIZE_MODEL that does not exist falls through to ./models/vgg19.pt ...
+  model_env_.set(dir_.file("absent.pt"));
+  fs::create_directory(dir_.path() / "models");
+  std::ofstream(dir_.file("models/vgg19.pt")) << "x";
+  EXPECT_EQ(find_model("", nullptr), "models/vgg19.pt");
+  fs::remove(dir_.file("models/vgg19.pt"));
+  // ... and then to the executable's ../models and ../share/stylize. Whether a model lies there
+  // beside this test binary is the build tree's business: either way the answer is exact.
+  const auto exe_dir = fs::read_symlink("/proc/self/exe").parent_path();
+  const std::vector<std::string> places = {
+      dir_.file("absent.pt"), "models/vgg19.pt", (exe_dir / ".." / "models" / "vgg19.pt").string(),
+      (exe_dir / ".." / "share" / "stylize" / "vgg19.pt").string()};
+  std::string installed;  // the first of the executable's places that holds a model
+  for (std::size_t i = 2; i < places.size() && installed.empty(); ++i) {
+    if (fs::is_regular_file(places[i])) installed = places[i];
+  }
   std::vector<std::string> searched;
-  const auto found = find_model("", &searched);
-  ::unsetenv("STYLIZE_MODEL");
-  if (found.empty()) {
-    ASSERT_GE(searched.size(), 3U);
-    EXPECT_EQ(searched[0], dir.file("absent.pt"));
-    EXPECT_EQ(searched[1], "models/vgg19.pt");
+  EXPECT_EQ(find_model("", &searched), installed);
+  EXPECT_EQ(searched, installed.empty() ? places : std::vector<std::string>{})
+      << "the places searched are listed when none holds a model";
+  // Unset (or empty), $STYLIZE_MODEL is no place to look.
+  for (const bool empty : {false, true}) {
+    if (empty) {
+      model_env_.set("");
+    } else {
+      model_env_.unset();
+    }
+    searched.clear();
+    EXPECT_EQ(find_model("", &searched), installed);
+    EXPECT_EQ(searched, installed.empty()
+                            ? std::vector<std::string>(places.begin() + 1, places.end())
+                            : std::vector<std::string>{});
   }
 }
 
-TEST(cli_binary_test, exit_codes_reach_the_shell) {
+// Runs the real binary: the suite is named *Binary* (ctest label cli).
+TEST(CliBinaryTest, exit_codes_reach_the_shell) {
   TempDir dir;
   auto run = test::run_binary({"--content", dir.file("none.png"), "--style", dir.file("s.png"),
                                "--model", test::random_model_path()});

@@ -83,14 +83,9 @@ TEST(plan_layers_test, explicit_layers_with_weights_are_normalised) {
 TEST(plan_layers_test, unknown_layer_lists_the_available_ones) {
   StyleConfig config;
   config.content_layers = {{"relu4_2", 1.0}};
-  try {
-    plan_layers(kBlocks1To3, config);
-    FAIL() << "relu4_2 accepted";
-  } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "unknown content layer 'relu4_2': the model has relu1_1 relu1_2 relu2_1 relu2_2 "
-              "relu3_1 relu3_2 relu3_3 relu3_4");
-  }
+  EXPECT_ERROR_MSG(plan_layers(kBlocks1To3, config), ConfigError,
+                   "unknown content layer 'relu4_2': the model has relu1_1 relu1_2 relu2_1 "
+                   "relu2_2 relu3_1 relu3_2 relu3_3 relu3_4");
 }
 
 TEST_F(StyleTransferTest, lbfgs_lowers_the_style_loss) {
@@ -132,20 +127,88 @@ INSTANTIATE_TEST_SUITE_P(kinds, StyleLossKindTest,
                          ::testing::Values(StyleLossKind::kGram, StyleLossKind::kMeanCov,
                                            StyleLossKind::kW2));
 
+/// A layer's feature statistics in double precision, computed here from its activations
+/// [1,C,H,W] apart from losses.cpp: channel means, second moments F F^T / HW, covariance.
+struct Moments {
+  at::Tensor mean;
+  at::Tensor gram;
+  at::Tensor cov;
+};
+
+Moments moments_of(const at::Tensor& features) {
+  const auto f = features[0].to(at::kDouble).flatten(1);  // [C, HW]
+  const auto pixels = static_cast<double>(f.size(1));
+  Moments m;
+  m.mean = f.mean(1);
+  m.gram = at::mm(f, f.t()) / pixels;
+  const auto centred = f - m.mean.unsqueeze(1);
+  m.cov = at::mm(centred, centred.t()) / pixels;
+  return m;
+}
+
+double relative_error(const at::Tensor& x, const at::Tensor& target) {
+  return ((x - target).square().mean() / target.square().mean()).item<double>();
+}
+
+/// The square root of a symmetric positive semi-definite matrix, and the trace of one.
+at::Tensor psd_root(const at::Tensor& matrix) {
+  const auto [values, vectors] = at::linalg_eigh(matrix);
+  return at::mm(vectors * values.clamp_min(0.0).sqrt().unsqueeze(0), vectors.t());
+}
+double trace_of_root(const at::Tensor& matrix) {
+  return at::linalg_eigvalsh(matrix).clamp_min(0.0).sqrt().sum().item<double>();
+}
+
+
 TEST_F(StyleTransferTest, style_loss_kinds_measure_differently) {
-  // Same images, same weights: the first evaluation's style loss depends on the kind.
+  // Same images, same weights: the first evaluation (of the content image itself) gives each
+  // kind's own distance to the style, as computed here from the layers' features: gram, the
+  // relative error of the second moments; mean-cov, the relative errors of the means plus of
+  // the covariances; w2, the Wasserstein-2 distance between the features' Gaussians over the
+  // style's tr(G). Two shallow layers and a noisy photo keep the covariances well conditioned
+  // (w2's square roots magnify rounding near zero eigenvalues).
+  content_ = torch::rand({1, 3, 32, 32}) * 0.5;
+  config_.style_layers = {{"relu1_1", 1.0}, {"relu2_1", 1.0}};
   config_.iterations = 1;
   const auto transfer = engine();
-  std::map<StyleLossKind, double> first;
-  for (auto kind : {StyleLossKind::kGram, StyleLossKind::kMeanCov, StyleLossKind::kW2}) {
+  const std::vector<StyleLossKind> kinds = {StyleLossKind::kGram, StyleLossKind::kMeanCov,
+                                            StyleLossKind::kW2};
+  std::map<StyleLossKind, double> reported;
+  for (auto kind : kinds) {
     config_.style_loss = kind;
     const auto targets = transfer.compute_style_targets({style_}, {}, kind);
-    transfer.run(content_, targets, config_, {},
-                 [&](const IterationReport& r) { first[kind] = r.losses->style; });
+    transfer.run(content_, targets, config_, {}, [&](const IterationReport& r) {
+      if (reported.count(kind) == 0) reported[kind] = r.losses->style;
+    });
   }
-  EXPECT_NE(first[StyleLossKind::kGram], first[StyleLossKind::kW2]);
-  EXPECT_NE(first[StyleLossKind::kGram], first[StyleLossKind::kMeanCov]);
-  EXPECT_NE(first[StyleLossKind::kMeanCov], first[StyleLossKind::kW2]);
+  std::map<StyleLossKind, double> expected;
+  const std::vector<int> layers = {*model_->index_of("relu1_1"), *model_->index_of("relu2_1")};
+  const auto image_features = model_->extract(content_, layers);
+  const auto style_features = model_->extract(style_, layers);
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const auto x = moments_of(image_features[l]);
+    const auto s = moments_of(style_features[l]);
+    const double weight = config_.style_weight / static_cast<double>(layers.size());
+    expected[StyleLossKind::kGram] += weight * relative_error(x.gram, s.gram);
+    expected[StyleLossKind::kMeanCov] +=
+        weight * (relative_error(x.mean, s.mean) + relative_error(x.cov, s.cov));
+    const auto root = psd_root(s.cov);
+    const double w2 = (x.mean - s.mean).square().sum().item<double>() +
+                      x.cov.trace().item<double>() + s.cov.trace().item<double>() -
+                      2.0 * trace_of_root(at::mm(at::mm(root, x.cov), root));
+    expected[StyleLossKind::kW2] += weight * w2 / s.gram.trace().item<double>();
+  }
+  auto tolerance = [](StyleLossKind kind) { return kind == StyleLossKind::kW2 ? 5e-3 : 1e-3; };
+  for (auto kind : kinds) {
+    ASSERT_EQ(reported.count(kind), 1U) << name_of(kind);
+    EXPECT_NEAR(reported[kind], expected[kind], tolerance(kind) * expected[kind]) << name_of(kind);
+    // ... and not another kind's (else this fixture could not tell the two apart).
+    for (auto other : kinds) {
+      if (other == kind) continue;
+      EXPECT_GT(std::abs(reported[kind] - expected[other]), tolerance(other) * expected[other])
+          << name_of(kind) << " also matches the " << name_of(other) << " distance";
+    }
+  }
 }
 
 TEST_F(StyleTransferTest, style_targets_hold_consistent_mean_and_covariance) {
@@ -173,18 +236,47 @@ TEST(effective_layer_weights_test, normalize_weights_divides_by_channels) {
 }
 
 TEST_F(StyleTransferTest, normalized_weights_change_the_loss_balance) {
+  // The style loss weighs the layers' losses by the plan's weights (1/5 each here) or, with
+  // normalize_weights, by the weights over the layers' channel counts, renormalised (relu1_1's
+  // 64 channels then count 8x relu5_1's 512). Each layer's own loss comes from a run with that
+  // layer alone, all of them at the first evaluation (of the content image).
   config_.iterations = 1;
-  const auto transfer = engine();
-  const auto targets = transfer.compute_style_targets({style_}, {});
-  double plain = 0.0;
-  double normalised = 0.0;
-  transfer.run(content_, targets, config_, {},
-               [&](const IterationReport& r) { plain = r.losses->style; });
+  auto first_style_loss = [&] {
+    const auto transfer = engine();
+    const auto targets = transfer.compute_style_targets({style_}, {});
+    double style = -1.0;
+    transfer.run(content_, targets, config_, {}, [&](const IterationReport& r) {
+      if (style < 0.0) style = r.losses->style;
+    });
+    return style;
+  };
+  const double plain = first_style_loss();
   config_.normalize_weights = true;
-  transfer.run(content_, targets, config_, {},
-               [&](const IterationReport& r) { normalised = r.losses->style; });
-  EXPECT_GT(plain, 0.0);
-  EXPECT_NE(plain, normalised);
+  const double normalised = first_style_loss();
+  config_.normalize_weights = false;
+
+  const auto plan = plan_layers(model_->layer_names(), config_);
+  const auto targets = engine().compute_style_targets({style_}, {});
+  ASSERT_EQ(plan.style.size(), 5U);
+  double weight_over_channels_sum = 0.0;
+  for (std::size_t i = 0; i < plan.style.size(); ++i) {
+    weight_over_channels_sum +=
+        plan.style[i].weight / static_cast<double>(targets.grams[i].size(1));
+  }
+  double expected_plain = 0.0;
+  double expected_normalised = 0.0;
+  for (std::size_t i = 0; i < plan.style.size(); ++i) {
+    config_.style_layers = {{plan.style[i].name, 1.0}};
+    const double alone = first_style_loss();
+    ASSERT_GT(alone, 0.0) << plan.style[i].name;
+    expected_plain += plan.style[i].weight * alone;
+    expected_normalised += plan.style[i].weight / static_cast<double>(targets.grams[i].size(1)) /
+                           weight_over_channels_sum * alone;
+  }
+  EXPECT_NEAR(plain, expected_plain, 1e-4 * expected_plain);
+  EXPECT_NEAR(normalised, expected_normalised, 1e-4 * expected_normalised);
+  EXPECT_GT(std::abs(expected_normalised - expected_plain), 1e-2 * expected_plain)
+      << "the layers' losses are too alike here to tell the two weightings apart";
 }
 
 TEST_F(StyleTransferTest, normalized_gradients_still_lower_the_loss_with_lbfgs) {
@@ -293,14 +385,9 @@ TEST_F(StyleTransferTest, noise_init_is_reproducible_from_the_seed) {
 TEST_F(StyleTransferTest, content_too_small_for_the_deepest_layer_is_an_input_error) {
   const auto transfer = engine();
   const auto targets = transfer.compute_style_targets({style_}, {});
-  try {
-    transfer.run(torch::rand({1, 3, 12, 40}), targets, config_);
-    FAIL() << "accepted";
-  } catch (const InputError& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "content image is 40x12 px but the layers up to relu5_1 need at least 16 px on each "
-              "side");
-  }
+  EXPECT_ERROR_MSG(transfer.run(torch::rand({1, 3, 12, 40}), targets, config_), InputError,
+                   "content image is 40x12 px but the layers up to relu5_1 need at least 16 px "
+                   "on each side");
 }
 
 TEST_F(StyleTransferTest, init_image_must_match_the_content_size) {
@@ -308,10 +395,19 @@ TEST_F(StyleTransferTest, init_image_must_match_the_content_size) {
   config_.init_path = "x.png";
   const auto transfer = engine();
   const auto targets = transfer.compute_style_targets({style_}, {});
-  EXPECT_THROW(transfer.run(content_, targets, config_, torch::rand({1, 3, 16, 16})), ConfigError);
+  EXPECT_ERROR_MSG(transfer.run(content_, targets, config_, torch::rand({1, 3, 16, 16})),
+                   ConfigError, "init image must have the content image's size");
+  // One of the right size is where the run starts: the first evaluation is of this flat grey,
+  // which has no total variation (the content's ramp has some) and differs from the content.
   config_.iterations = 1;
-  const auto init = torch::full({1, 3, 32, 32}, 0.25);
-  EXPECT_NO_THROW(transfer.run(content_, targets, config_, init));
+  std::optional<LossBreakdown> first;
+  transfer.run(content_, targets, config_, torch::full({1, 3, 32, 32}, 0.25),
+               [&](const IterationReport& r) {
+                 if (!first) first = r.losses;
+               });
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->tv, 0.0);
+  EXPECT_GT(first->content, 1e-6);
 }
 
 TEST_F(StyleTransferTest, recovers_from_divergence_and_keeps_a_finite_image) {

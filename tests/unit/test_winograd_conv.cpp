@@ -34,8 +34,13 @@ TEST(winograd_conv_test, forward_matches_atens_convolution) {
   const auto expected = at::conv2d(x, weight, bias, 1, 1);
   ASSERT_EQ(got.sizes(), expected.sizes());
   EXPECT_LT(max_relative_error(got, expected), 1e-5F);
-  EXPECT_FALSE(torch::equal(got, expected)) << "computed apart from ATen";
   EXPECT_FALSE(got.requires_grad()) << "no graph for an input without gradient";
+  // The Winograd kernels computed it, not ATen's fallback: the same input wanting a gradient
+  // gets their backward node, which only the kernels' path attaches, and the same numbers.
+  const auto tracked = conv->forward(x.clone().requires_grad_(true));
+  ASSERT_TRUE(tracked.requires_grad());
+  EXPECT_EQ(tracked.grad_fn()->name(), "WinogradConv3x3Backward");
+  EXPECT_TRUE(torch::equal(tracked.detach(), got));
   const auto other_size = torch::randn({1, 32, 40, 27});  // a second plan in the same object
   EXPECT_LT(max_relative_error(conv->forward(other_size), at::conv2d(other_size, weight, bias, 1, 1)),
             1e-5F);
@@ -103,14 +108,15 @@ TEST(winograd_conv_test, small_feature_maps_go_to_atens_convolution) {
 
 TEST(winograd_conv_test, rejects_weights_it_cannot_run) {
   SKIP_WITHOUT_WINOGRAD();
-  EXPECT_EQ(test::error_of([] { WinogradConv3x3::create(torch::zeros({64, 3, 3, 3}), torch::zeros({64})); }),
-            "Winograd convolution needs weights [O,I,3,3] with O and I multiples of 16 (got [64, 3, 3, 3])");
-  EXPECT_EQ(test::error_of([] { WinogradConv3x3::create(torch::zeros({16, 16, 3, 3}), torch::zeros({8})); }),
-            "Winograd convolution needs a bias of 16 values (got [8])");
-  EXPECT_EQ(test::error_of([] {
-              WinogradConv3x3::create(torch::zeros({16, 16, 3, 3}, torch::kDouble), torch::zeros({16}));
-            }),
-            "Winograd convolution runs on fp32 CPU tensors only");
+  EXPECT_ERROR_MSG(WinogradConv3x3::create(torch::zeros({64, 3, 3, 3}), torch::zeros({64})),
+                   ConfigError,
+                   "Winograd convolution needs weights [O,I,3,3] with O and I multiples of 16 "
+                   "(got [64, 3, 3, 3])");
+  EXPECT_ERROR_MSG(WinogradConv3x3::create(torch::zeros({16, 16, 3, 3}), torch::zeros({8})),
+                   ConfigError, "Winograd convolution needs a bias of 16 values (got [8])");
+  EXPECT_ERROR_MSG(
+      WinogradConv3x3::create(torch::zeros({16, 16, 3, 3}, torch::kDouble), torch::zeros({16})),
+      ConfigError, "Winograd convolution runs on fp32 CPU tensors only");
   EXPECT_FALSE(WinogradConv3x3::suits(torch::zeros({64, 64, 5, 5})));
   EXPECT_TRUE(WinogradConv3x3::suits(torch::zeros({512, 256, 3, 3})));
 }
