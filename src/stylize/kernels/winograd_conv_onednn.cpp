@@ -106,7 +106,9 @@ class OneDnnWinograd final : public WinogradConv3x3,
   std::map<std::tuple<int64_t, int64_t, int64_t>, Plan> plans_;
 };
 
-/// The autograd node of OneDnnWinograd::forward: the input's gradient from the output's.
+/// The autograd node of OneDnnWinograd::forward: the input's gradient from the output's. A Node
+/// rather than an autograd::Function because it holds the convolution (its oneDNN plans), which
+/// a Function's saved_data (IValues only) cannot.
 class WinogradConvBackward final : public torch::autograd::Node {
  public:
   WinogradConvBackward(std::shared_ptr<OneDnnWinograd> conv, bool blocked_input)
