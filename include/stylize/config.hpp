@@ -50,6 +50,14 @@ inline constexpr double kDefaultLbfgsLearningRate = 1.0;
 inline constexpr double kDefaultAdamLearningRate = 0.02;
 inline constexpr int kMinSizePxForConfig = 16;  ///< VGG needs a few pixels after pooling
 inline constexpr int kMaxSizePx = 16384;
+// The ranges validate() accepts: each far beyond sensible use, so that only typos and absurd
+// values are refused, at once and before anything is loaded.
+inline constexpr double kMaxStyleScale = 10.0;
+inline constexpr int kMaxScales = 16;  ///< coarse-to-fine scales
+inline constexpr int kMaxIterations = 1'000'000;
+inline constexpr int kMaxLbfgsHistory = 1000;
+inline constexpr double kMaxLearningRate = 1000.0;
+inline constexpr double kMaxLossWeight = 1e9;
 /// --measure compares images at this longest side, whatever size made them.
 inline constexpr int kDefaultMeasureSizePx = 512;
 

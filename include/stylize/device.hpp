@@ -28,7 +28,14 @@ struct PrecisionSetup {
 /// convolutions). Changes torch's process-wide settings: call once, from the program's edge.
 PrecisionSetup configure_precision(const c10::Device& device, Precision precision);
 
-/// Sets the intra-op thread count; 0 means every hardware thread. Returns the count in force.
+/// The engine's libraries, e.g. "LibTorch 1.13.1, oneDNN 2.7.3".
+std::string library_versions();
+
+/// The CPUs this process may use: its affinity mask, and a cgroup CPU quota if lower.
+int available_cpus();
+
+/// Sets the intra-op thread count: requested_threads, at most available_cpus(); 0 means
+/// available_cpus(). Returns the count in force. Throws ConfigError for a negative count.
 int configure_threads(int requested_threads);
 
 /// Below this a CPU's matrix products are considered slow (a reference BLAS runs at ~3 GFLOP/s,

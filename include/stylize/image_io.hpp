@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace stylize {
@@ -18,7 +19,32 @@ inline constexpr std::uint64_t kMaxDecodedPixels = 250'000'000;
 struct Image {
   at::Tensor rgb01;
   at::Tensor alpha01;
+  /// What the decoder (libpng, libjpeg) warned about, one line each; kept off stderr.
+  std::vector<std::string> decoder_messages;
+  std::vector<std::uint8_t> icc_profile;  ///< the file's ICC colour profile (PNG, JPEG), if any
 };
+
+/// What an output file carries besides its pixels (PNG and JPEG; other formats: nothing).
+struct ImageMetadata {
+  /// Text stored under the key "stylize": a PNG iTXt chunk, a JPEG comment ("stylize:...").
+  std::string settings;
+  std::vector<std::uint8_t> icc_profile;  ///< a PNG iCCP chunk, JPEG APP2 ICC_PROFILE segments
+};
+
+/// The metadata of an encoded PNG or JPEG (empty for other formats or when absent).
+ImageMetadata read_image_metadata(const std::vector<std::uint8_t>& bytes);
+
+/// Inserts metadata into an encoded PNG or JPEG (other formats are left as they are).
+void add_image_metadata(std::vector<std::uint8_t>& encoded, const ImageMetadata& metadata);
+
+/// The bytes of an image file. Throws InputError naming the file when it is missing, a
+/// directory, unreadable or empty.
+std::vector<std::uint8_t> read_file_bytes(const std::string& path);
+
+/// Width and height of an encoded image: from a PNG or JPEG header without decoding, else by
+/// decoding. Throws InputError as decode_image does (not an image, too many pixels).
+std::pair<int, int> encoded_image_size(const std::vector<std::uint8_t>& bytes,
+                                       const std::string& name);
 
 /// Decodes an image file's bytes (name is only used in messages) and resizes it so its longest
 /// side is max_side_px (0: keep the native size). Throws InputError naming the file when the
@@ -49,8 +75,9 @@ void check_output_writable(const std::string& path);
 /// file in the same directory renamed into place, so a crash never leaves a partial file.
 /// alpha01 ([1,1,H,W] in [0,1]), when defined, is kept by formats with alpha (png, webp, tiff).
 /// Throws OutputError on failure, leaving no temporary file behind.
+/// metadata goes into PNG and JPEG files.
 void save_image(const at::Tensor& image_rgb01, const std::string& path,
-                const at::Tensor& alpha01 = {});
+                const at::Tensor& alpha01 = {}, const ImageMetadata& metadata = {});
 
 /// True when the format named by path's extension stores an alpha channel.
 bool format_keeps_alpha(const std::string& path);

@@ -2,6 +2,7 @@
 
 #include <c10/core/Device.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,8 +21,9 @@ struct MemoryEstimate {
   std::uint64_t fixed_bytes = 0;
   std::uint64_t activation_bytes = 0;
   std::uint64_t optimizer_bytes = 0;
+  std::uint64_t style_bytes = 0;  ///< computing the style targets, before the optimisation
   [[nodiscard]] std::uint64_t total_bytes() const {
-    return fixed_bytes + activation_bytes + optimizer_bytes;
+    return fixed_bytes + std::max(activation_bytes + optimizer_bytes, style_bytes);
   }
 };
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <stylize/image_io.hpp>
 #include <stylize/style_transfer.hpp>
 #include <stylize/vgg_features.hpp>
 
@@ -17,11 +18,14 @@ struct StylizeJob {
   std::string content_path;
   std::vector<std::string> style_paths;
   std::string output_path;
+  /// Text stored in the output (PNG, JPEG) under the key "stylize": the settings that made it.
+  std::string settings;
 };
 
 /// Something worth telling the user that is not an error.
 struct JobNotice {
-  bool warning = false;  ///< false: information
+  enum class Level { kDebug, kInfo, kWarning };
+  Level level = Level::kInfo;
   std::string text;
 };
 
@@ -47,6 +51,15 @@ struct JobResult {
   bool written = false;  ///< false only when cancelled before the first iteration finished
 };
 
+/// Throws ConfigError when output is one of the existing files inputs (compared as files: the
+/// same device and inode, whatever the spelling), so a run never overwrites its own input.
+void check_output_is_not_an_input(const std::string& output,
+                                  const std::vector<std::string>& inputs);
+
+/// True when output exists and was finished: not the best-so-far image of an interrupted job
+/// (Stylizer::run marks those, and a finished run of the same output clears the mark).
+bool output_is_complete(const std::string& output);
+
 /// "<output stem>_<tag><ext>" beside the output: where snapshot_every_iters writes. The tag is
 /// the iteration, or "s<scale>_<iteration>" in a coarse-to-fine run.
 std::string snapshot_path(const std::string& output, const std::string& tag);
@@ -68,19 +81,26 @@ class Stylizer {
   [[nodiscard]] VggFeatures& model() { return model_; }
 
   /// Makes job's image. cancel, when raised, stops at the next iteration and writes the best
-  /// image so far (JobResult::transfer.cancelled). Input, output and memory problems throw
-  /// InputError, OutputError and MemoryError naming the file or size.
+  /// image so far (JobResult::transfer.cancelled), marked as unfinished (output_is_complete).
+  /// Input, output and memory problems throw InputError, OutputError and MemoryError naming
+  /// the file or size; an output that is one of the inputs, ConfigError. The memory check uses
+  /// the image files' headers, before anything large is decoded or allocated.
   JobResult run(const StylizeJob& job, const JobEvents& events = {},
                 const std::atomic<bool>* cancel = nullptr);
 
  private:
-  /// config_ with the size this content fits in memory; the content read at that size.
-  StyleConfig fit_memory(const std::string& content_path, at::Tensor& content,
-                         at::Tensor& alpha, const JobEvents& events) const;
+  /// config_ with the size an image of width_px x height_px fits in memory at.
+  StyleConfig fit_memory(int width_px, int height_px, const JobEvents& events) const;
+  /// read_image, its decoder's warnings passed on as notices.
+  Image read_reporting(const std::string& path, int max_side_px, const JobEvents& events) const;
   const StyleTargets& targets_for(const StylizeJob& job, int style_side,
-                                  const at::Tensor& content, const StyleConfig& config);
+                                  const at::Tensor& content, const StyleConfig& config,
+                                  const JobEvents& events);
   at::Tensor start_image(const StylizeJob& job, const at::Tensor& content,
-                         const StyleConfig& config);
+                         const StyleConfig& config, const JobEvents& events);
+  /// Runs the optimisation of job's content at config, writing snapshots beside the output.
+  JobResult optimise(const StylizeJob& job, const Image& content, const StyleConfig& config,
+                     const JobEvents& events, const std::atomic<bool>* cancel);
 
   VggFeatures model_;
   StyleConfig config_;

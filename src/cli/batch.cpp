@@ -139,9 +139,14 @@ std::vector<Job> plan_jobs(const WorkSpec& spec) {
   }
   std::set<std::string> outputs;
   for (auto& job : jobs) {
-    job.output = (fs::path(spec.output_dir) / format_output_name(spec.name_pattern, job,
-                                                                  spec.size_px))
-                     .string();
+    const fs::path name = format_output_name(spec.name_pattern, job, spec.size_px);
+    const auto normal = name.lexically_normal();
+    if (name.is_absolute() || normal.empty() || *normal.begin() == "..") {
+      throw ConfigError("name pattern '" + spec.name_pattern + "' gives the output '" +
+                        name.string() + "', outside --output-dir '" + spec.output_dir +
+                        "': use a relative name without '..'");
+    }
+    job.output = (fs::path(spec.output_dir) / name).string();
     if (!outputs.insert(job.output).second) {
       throw ConfigError("name pattern '" + spec.name_pattern + "' gives two jobs the output '" +
                         job.output + "': add {index} or {style} to it");

@@ -43,8 +43,8 @@ struct WorkSpec {
 };
 
 /// The full work list in a stable order (contents in input order, then styles), with outputs
-/// named. Throws ConfigError when several jobs would write one file, or several jobs have no
-/// --output-dir.
+/// named. Throws ConfigError when several jobs would write one file, several jobs have no
+/// --output-dir, or a name leads outside --output-dir (absolute, or through '..').
 std::vector<Job> plan_jobs(const WorkSpec& spec);
 
 /// A 0-based shard index of a shard count.

@@ -90,12 +90,19 @@ WorkPlan plan_work(const CliOptions& o) {
     plan.jobs = select_shard(plan.jobs, *shard);
     plan.shard_text = std::to_string(shard->index + 1) + "/" + std::to_string(shard->count);
   }
-  if (o.skip_existing) {
+  // Never an input as an output: checked for every job before any work starts.
+  const std::string model = find_model(o.model_path, nullptr);
+  for (const auto& job : plan.jobs) {
+    std::vector<std::string> inputs = job.styles;
+    inputs.push_back(job.content);
+    inputs.push_back(model);
+    if (o.config.init == InitKind::kImage) inputs.push_back(o.config.init_path);
+    if (!o.settings_from.empty()) inputs.push_back(o.settings_from);
+    check_output_is_not_an_input(job.output, inputs);
+  }
+  if (o.skip_existing) {  // an interrupted job's best-so-far image does not count as done
     std::vector<Job> to_do;
-    for (auto& job : plan.jobs) {
-      std::error_code ec;
-      (fs::exists(job.output, ec) ? plan.skipped : to_do).push_back(job);
-    }
+    for (auto& job : plan.jobs) (output_is_complete(job.output) ? plan.skipped : to_do).push_back(job);
     plan.jobs = std::move(to_do);
   }
   return plan;
@@ -128,6 +135,8 @@ JobRecord record_for(const Job& job, const char* status) {
 /// What every job of a run shares: the engine, the log and the progress outputs.
 struct Session {
   const CliOptions& options;
+  const std::vector<std::string>& args;  ///< in force, for the settings stored in each output
+  std::uint64_t seed;
   Stylizer& stylizer;
   c10::Device device;
   spdlog::logger& log;
@@ -148,7 +157,7 @@ void log_job_start(Session& session, const std::string& label, const JobPlan& pl
                                                        : config.iterations,
                          config.iterations);
   } else {
-    scales = fmt::format(" x {} iterations", config.iterations);
+    scales = fmt::format(" x {} iteration{}", config.iterations, config.iterations == 1 ? "" : "s");
   }
   session.log.info("{}{}x{} px, {}{} on {}, seed {}", label, plan.width_px, plan.height_px,
                    name_of(config.optimizer), scales, describe_device(session.device),
@@ -168,16 +177,24 @@ JobRecord run_job(Session& session, const Job& job, const std::string& label) {
   JobEvents events;
   events.on_notice = [&](const JobNotice& notice) {
     printer.clear_line();
-    if (notice.warning) {
-      log.warn("{}{}", label, notice.text);
-    } else {
-      log.info("{}{}", label, notice.text);
+    switch (notice.level) {
+      case JobNotice::Level::kWarning:
+        log.warn("{}{}", label, notice.text);
+        break;
+      case JobNotice::Level::kInfo:
+        log.info("{}{}", label, notice.text);
+        break;
+      case JobNotice::Level::kDebug:
+        log.debug("{}{}", label, notice.text);
+        break;
     }
   };
   events.on_start = [&](const JobPlan& plan) { log_job_start(session, label, plan); };
   events.on_progress = std::ref(printer);
-  const JobResult result = session.stylizer.run({job.content, job.styles, job.output}, events,
-                                                &session.interrupt.flag());
+  const auto settings = job_settings(session.args, job.content, job.styles, job.output,
+                                     session.seed, session.stylizer.model().path());
+  const JobResult result = session.stylizer.run({job.content, job.styles, job.output, settings},
+                                                events, &session.interrupt.flag());
   printer.clear_line();
   printer.flush_notices(result.transfer.notices);
   JobRecord record = record_for(job, "failed");
@@ -265,7 +282,11 @@ int run_jobs(Session& session, const WorkPlan& work, double& seconds_out) {
 /// Threads, device, precision and a BLAS speed check: the process-wide set-up, done once.
 c10::Device set_up_process(const CliOptions& o, bool makes_images, spdlog::logger& log,
                            c10::ScalarType& network_dtype) {
-  configure_threads(o.threads);
+  const int threads = configure_threads(o.threads);
+  if (o.threads > threads) {
+    log.warn("--threads {}: this process may use {} CPU{}, so it runs {} thread{}", o.threads,
+             threads, threads == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
+  }
   const c10::Device device = resolve_device(o.device);
   const PrecisionSetup precision = configure_precision(device, o.config.precision);
   if (!precision.notice.empty()) log.warn("{}", precision.notice);
@@ -315,9 +336,10 @@ std::unique_ptr<spdlog::logger> make_logger(std::ostream& err, int verbosity) {
 }
 
 /// The batch: output folder, engine, progress outputs, then every job.
-int make_images(const CliOptions& o, const WorkPlan& work, VggFeatures model,
+int make_images(const ParsedArgs& parsed, const WorkPlan& work, VggFeatures model,
                 const c10::Device& device, std::ostream& out, std::ostream& err,
                 bool err_is_terminal, spdlog::logger& log) {
+  const CliOptions& o = parsed.options;
   StyleConfig config = o.config;
   std::random_device entropy;
   config.seed = o.seed ? *o.seed : (static_cast<std::uint64_t>(entropy()) << 32U) | entropy();
@@ -344,12 +366,15 @@ int make_images(const CliOptions& o, const WorkPlan& work, VggFeatures model,
     if (json) json->image(record_for(job, "skipped"));
   }
   const InterruptGuard interrupt;
-  Session session{o, stylizer, device, log, err, err_is_terminal, json.get(), interrupt};
+  Session session{o,   parsed.effective_args, config.seed, stylizer, device, log, err,
+                  err_is_terminal, json.get(), interrupt};
   double seconds = 0.0;
   return run_jobs(session, work, seconds);
 }
 
-int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool err_is_terminal) {
+int run_parsed(const ParsedArgs& parsed, std::ostream& out, std::ostream& err,
+               bool err_is_terminal) {
+  const CliOptions& o = parsed.options;
   const auto log = make_logger(err, o.verbosity);
   // Cheap checks first, so a typo fails in milliseconds, not after loading the model.
   WorkPlan work;
@@ -381,7 +406,7 @@ int run_parsed(const CliOptions& o, std::ostream& out, std::ostream& err, bool e
     measure_images(out, o, model, device);
     return kExitOk;
   }
-  return make_images(o, work, std::move(model), device, out, err, err_is_terminal, *log);
+  return make_images(parsed, work, std::move(model), device, out, err, err_is_terminal, *log);
 }
 
 }  // namespace
@@ -390,7 +415,12 @@ std::string find_model(const std::string& explicit_path, std::vector<std::string
   if (!explicit_path.empty()) return explicit_path;  // its absence is reported by the loader
   std::vector<std::string> candidates;
   if (const char* env = std::getenv("STYLIZE_MODEL"); env != nullptr && *env != '\0') {
-    candidates.emplace_back(env);
+    // Named on purpose: a missing file is an error, not a reason to take another model.
+    std::error_code ec;
+    if (!fs::is_regular_file(env, ec)) {
+      throw ModelError("STYLIZE_MODEL names '" + std::string(env) + "', which is not a file");
+    }
+    return env;
   }
   candidates.push_back((fs::path("models") / kDefaultModelName).string());
   if (const auto dir = executable_dir(); !dir.empty()) {
@@ -413,12 +443,16 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return code;
   };
   try {
+    if (args.empty()) {  // the usage, not just the first missing option
+      err << parse_args({"--help"}).print_and_exit.value_or("") << std::flush;
+      return fail(kExitUsage, "--content and --style are required");
+    }
     const ParsedArgs parsed = parse_args(args);
     if (parsed.print_and_exit) {
       out << *parsed.print_and_exit << std::flush;
       return kExitOk;
     }
-    return run_parsed(parsed.options, out, err, err_is_terminal);
+    return run_parsed(parsed, out, err, err_is_terminal);
   } catch (const UsageError& e) {
     return fail(kExitUsage, std::string(e.what()) + " (see stylize --help)");
   } catch (const Error& e) {

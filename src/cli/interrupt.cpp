@@ -14,7 +14,13 @@ struct sigaction g_previous_int {};
 struct sigaction g_previous_term {};
 
 extern "C" void on_signal(int signal_number) {
-  if (g_interrupted.exchange(true)) _exit(128 + signal_number);  // second signal: leave now
+  if (g_interrupted.exchange(true)) {  // second signal: leave now, saying so (write() is safe)
+    static const char kMessage[] =
+        "stylize: interrupted twice: exiting at once, nothing more written\n";
+    const auto ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    static_cast<void>(ignored);
+    _exit(128 + signal_number);
+  }
   g_signal.store(signal_number);
 }
 

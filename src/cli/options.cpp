@@ -1,11 +1,17 @@
 #include "options.hpp"
 
+#include <stylize/device.hpp>
+#include <stylize/errors.hpp>
+#include <stylize/image_io.hpp>
 #include <stylize/memory.hpp>
 #include <stylize/version.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/core/version.hpp>
 
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -90,6 +96,9 @@ void add_input_output(CLI::App& app, CliOptions& o) {
   app.add_option("--size", c.size_px, "Longest side of the output in px")->capture_default_str();
   app.add_option("-n,--iterations", c.iterations, "Optimisation steps (one evaluation each)")
       ->capture_default_str();
+  app.add_option("--settings-from", o.settings_from,
+                 "Re-run with the settings stored in a stylize output (PNG, JPEG); options given "
+                 "as well override them");
   app.add_option("--model", o.model_path,
                  "TorchScript VGG model (default: $STYLIZE_MODEL, ./models/vgg19.pt, "
                  "<exe>/../models/vgg19.pt, <exe>/../share/stylize/vgg19.pt)");
@@ -245,15 +254,87 @@ void add_diagnostics(CLI::App& app, CliOptions& o) {
       "-q,--quiet", [&o](std::int64_t) { o.verbosity = -1; }, "Only warnings and errors");
   group->add_flag_function(
       "-v,--verbose", [&o](std::int64_t) { o.verbosity = 1; }, "Debug output");
-  app.set_version_flag("--version", std::string("stylize ") + kVersion);
+  app.set_version_flag("--version", std::string("stylize ") + kVersion + " (" +
+                                        library_versions() + ", OpenCV " CV_VERSION ")");
   app.get_help_ptr()->group(kInputOutput);
 }
 
+/// The arguments stored in a stylize output (job_settings' "args").
+std::vector<std::string> stored_args(const std::string& path) {
+  const auto settings = read_image_metadata(read_file_bytes(path)).settings;
+  const auto json = nlohmann::json::parse(settings, nullptr, /*allow_exceptions=*/false);
+  if (settings.empty() || !json.is_object() || !json.contains("args") || !json["args"].is_array()) {
+    throw ConfigError("--settings-from '" + path + "': the file carries no stylize settings");
+  }
+  std::vector<std::string> args;
+  for (const auto& arg : json["args"]) {
+    if (arg.is_string()) args.push_back(arg.get<std::string>());
+  }
+  return args;
+}
+
+/// args without --settings-from and its value; that value in *from.
+std::vector<std::string> without_settings_from(const std::vector<std::string>& args,
+                                               std::string* from) {
+  std::vector<std::string> rest;
+  constexpr std::string_view kOption = "--settings-from";
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == kOption && i + 1 < args.size()) {
+      *from = args[++i];
+    } else if (args[i].rfind(std::string(kOption) + "=", 0) == 0) {
+      *from = args[i].substr(kOption.size() + 1);
+    } else {
+      rest.push_back(args[i]);
+    }
+  }
+  return rest;
+}
+
+// Options that name a job's inputs and outputs or the batch around it: a job's stored settings
+// replace them with that job's own.
+const std::vector<std::string> kJobValueOptions = {"-c",     "--content",    "-s",
+                                                   "--style", "-o",          "--output",
+                                                   "--output-dir", "--name", "--shard",
+                                                   "--progress-json", "--seed"};
+const std::vector<std::string> kJobFlags = {"--each-style", "--skip-existing", "--dry-run"};
+
 }  // namespace
 
-ParsedArgs parse_args(const std::vector<std::string>& args) {
-  ParsedArgs parsed;
-  CLI::App app("stylize: neural style transfer (Gatys et al.) from the command line", "stylize");
+std::string job_settings(const std::vector<std::string>& args, const std::string& content,
+                         const std::vector<std::string>& styles, const std::string& output,
+                         std::uint64_t seed, const std::string& model) {
+  std::vector<std::string> kept;
+  auto listed = [](const std::vector<std::string>& names, const std::string& arg) {
+    for (const auto& name : names) {
+      if (arg == name || arg.rfind(name + "=", 0) == 0) return true;
+    }
+    return false;
+  };
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (listed(kJobFlags, args[i])) continue;
+    if (listed(kJobValueOptions, args[i])) {
+      // "-c a.jpg b.jpg" takes every value up to the next option
+      if (args[i].find('=') == std::string::npos) {
+        while (i + 1 < args.size() && (args[i + 1].empty() || args[i + 1][0] != '-')) ++i;
+      }
+      continue;
+    }
+    kept.push_back(args[i]);
+  }
+  kept.insert(kept.end(), {"-c", content});
+  for (const auto& style : styles) kept.insert(kept.end(), {"-s", style});
+  kept.insert(kept.end(), {"-o", output, "--seed", std::to_string(seed)});
+  nlohmann::ordered_json json;
+  json["stylize"] = kVersion;
+  json["seed"] = seed;
+  json["model"] = model;
+  json["args"] = kept;
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+namespace {
+
+CLI::App& configure(CLI::App& app, ParsedArgs& parsed) {
   // A repeated single-value option overrides the earlier one, so scripts can append overrides.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_input_output(app, parsed.options);
@@ -262,9 +343,28 @@ ParsedArgs parse_args(const std::vector<std::string>& args) {
   add_batch(app, parsed.options);
   add_performance(app, parsed.options);
   add_diagnostics(app, parsed.options);
-  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed
+  return app;
+}
+
+}  // namespace
+
+ParsedArgs parse_args(const std::vector<std::string>& args) {
+  ParsedArgs parsed;
+  CLI::App app("stylize: neural style transfer (Gatys et al.) from the command line", "stylize");
+  configure(app, parsed);
+  const auto given = without_settings_from(args, &parsed.options.settings_from);
+  std::vector<std::string> stored;
+  if (!parsed.options.settings_from.empty()) stored = stored_args(parsed.options.settings_from);
+  parsed.effective_args = stored;
+  parsed.effective_args.insert(parsed.effective_args.end(), given.begin(), given.end());
   try {
-    app.parse(reversed);
+    // Two passes over the same options: what is given replaces what is stored, a repeated
+    // option (--content, --style) wholesale.
+    for (const std::vector<std::string>* pass : {static_cast<const std::vector<std::string>*>(&stored), &given}) {
+      if (pass == &stored && stored.empty()) continue;
+      std::vector<std::string> reversed(pass->rbegin(), pass->rend());  // CLI11 wants them so
+      app.parse(reversed);
+    }
   } catch (const CLI::CallForHelp&) {
     parsed.print_and_exit = app.help();
   } catch (const CLI::CallForAllHelp&) {

@@ -32,6 +32,7 @@ struct CliOptions {
   std::vector<std::string> measure_paths;  ///< --measure: score these images, make nothing
   int measure_size_px = kDefaultMeasureSizePx;
   int verbosity = 0;  ///< -1 quiet, 0 normal, 1 verbose
+  std::string settings_from;  ///< --settings-from: the output whose stored settings were used
 };
 
 /// The default output of a single image.
@@ -47,10 +48,21 @@ class UsageError : public std::runtime_error {
 struct ParsedArgs {
   CliOptions options;
   std::optional<std::string> print_and_exit;
+  /// The arguments in force: with --settings-from, the stored ones followed by those given.
+  std::vector<std::string> effective_args;
 };
 
-/// Parses args (without the program name). Throws UsageError for bad arguments and
-/// ConfigError for malformed values (layer lists, memory sizes).
+/// Parses args (without the program name). `--settings-from FILE` first applies the arguments
+/// stored in FILE (a stylize output), then the others given, which override them. Throws
+/// UsageError for bad arguments, ConfigError for malformed values (layer lists, memory sizes)
+/// or a FILE without stored settings, InputError for an unreadable FILE.
 ParsedArgs parse_args(const std::vector<std::string>& args);
+
+/// The settings text stored in a job's output: the stylize version, the seed, the model and
+/// the arguments that make that one image again (args with the job's own input, styles and
+/// output, and --seed), as JSON.
+std::string job_settings(const std::vector<std::string>& args, const std::string& content,
+                         const std::vector<std::string>& styles, const std::string& output,
+                         std::uint64_t seed, const std::string& model);
 
 }  // namespace stylize::cli

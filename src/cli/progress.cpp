@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -97,8 +99,12 @@ JsonLines::JsonLines(const std::string& path, std::ostream& out) : impl_(std::ma
     impl_->out = &out;
     return;
   }
+  errno = 0;
   impl_->file.open(path, std::ios::out | std::ios::trunc);
-  if (!impl_->file) throw OutputError("cannot write progress file '" + path + "'");
+  if (!impl_->file) {
+    throw OutputError("cannot write progress file '" + path +
+                      "': " + (errno != 0 ? std::strerror(errno) : "cannot open it"));
+  }
   impl_->out = &impl_->file;
 }
 

@@ -32,38 +32,75 @@ void require_non_negative(double value, const char* name) {
 
 }  // namespace
 
-void validate(const StyleConfig& config, std::size_t style_count) {
-  require(config.size_px >= kMinSizePxForConfig,
-          "invalid size " + std::to_string(config.size_px) + ": must be at least " +
-              std::to_string(kMinSizePxForConfig) + " px");
-  require(config.size_px <= kMaxSizePx, "invalid size " + std::to_string(config.size_px) +
-                                            ": must be at most " + std::to_string(kMaxSizePx) +
-                                            " px");
-  require(std::isfinite(config.style_scale) && config.style_scale > 0.0,
-          "invalid style scale " + format_number(config.style_scale) + ": must be > 0");
-  require(config.iterations >= 1,
-          "invalid iterations " + std::to_string(config.iterations) + ": must be at least 1");
+namespace {
+
+void require_int_range(int value, int low, int high, const char* name, const char* unit = "") {
+  require(value >= low && value <= high, std::string("invalid ") + name + " " +
+                                             std::to_string(value) + ": must be from " +
+                                             std::to_string(low) + " to " + std::to_string(high) +
+                                             unit);
+}
+
+void require_at_most(double value, double high, const char* name) {
+  require(value <= high, std::string("invalid ") + name + " " + format_number(value) +
+                             ": must be at most " + format_number(high));
+}
+
+/// Sizes and scales: each bounded so that a typo is refused at once, not after minutes.
+void validate_sizes(const StyleConfig& config) {
+  require_int_range(config.size_px, kMinSizePxForConfig, kMaxSizePx, "size", " px");
+  require(std::isfinite(config.style_scale) && config.style_scale > 0.0 &&
+              config.style_scale <= kMaxStyleScale,
+          "invalid style scale " + format_number(config.style_scale) + ": must be > 0 and at most " +
+              format_number(kMaxStyleScale));
+  require(config.size_px * config.style_scale <= kMaxSizePx,
+          "invalid style scale " + format_number(config.style_scale) + ": the style image would be " +
+              std::to_string(static_cast<long>(config.size_px * config.style_scale)) +
+              " px, more than " + std::to_string(kMaxSizePx));
   require(config.min_size_px == 0 || config.min_size_px >= kMinSizePxForConfig,
-          "invalid min size " + std::to_string(config.min_size_px) + ": must be 0 (off) or at least " +
-              std::to_string(kMinSizePxForConfig) + " px");
+          "invalid min size " + std::to_string(config.min_size_px) +
+              ": must be 0 (off) or at least " + std::to_string(kMinSizePxForConfig) + " px");
   require(std::isfinite(config.scale_step) && config.scale_step > 1.0,
           "invalid scale step " + format_number(config.scale_step) + ": must be > 1");
-  require(config.initial_iterations >= 0, "invalid initial iterations " +
-                                              std::to_string(config.initial_iterations) +
-                                              ": must be >= 0");
-  require(config.lbfgs_history >= 1, "invalid lbfgs history " +
-                                         std::to_string(config.lbfgs_history) +
-                                         ": must be at least 1");
+  if (config.min_size_px > 0 && config.min_size_px < config.size_px) {
+    const double scales =
+        std::ceil(std::log(config.size_px * 0.97 / config.min_size_px) / std::log(config.scale_step)) +
+        1.0;
+    require(scales <= kMaxScales,
+            "invalid scale step " + format_number(config.scale_step) + ": from --min-size " +
+                std::to_string(config.min_size_px) + " to --size " +
+                std::to_string(config.size_px) + " px it makes " +
+                format_number(scales) + " scales, more than " + std::to_string(kMaxScales));
+  }
+}
+
+void validate_optimisation(const StyleConfig& config) {
+  require_int_range(config.iterations, 1, kMaxIterations, "iterations");
+  require_int_range(config.initial_iterations, 0, kMaxIterations, "initial iterations");
+  require_int_range(config.lbfgs_history, 1, kMaxLbfgsHistory, "lbfgs history");
   if (config.learning_rate) {
     require(std::isfinite(*config.learning_rate) && *config.learning_rate > 0.0,
             "invalid learning rate " + format_number(*config.learning_rate) + ": must be > 0");
+    require_at_most(*config.learning_rate, kMaxLearningRate, "learning rate");
   }
   require(std::isfinite(config.average_decay) && config.average_decay >= 0.0 &&
               config.average_decay < 1.0,
           "invalid average decay " + format_number(config.average_decay) + ": must be in [0, 1)");
-  require_non_negative(config.content_weight, "content weight");
-  require_non_negative(config.style_weight, "style weight");
-  require_non_negative(config.tv_weight, "tv weight");
+  require_non_negative(config.tolerance, "tolerance");
+  require(config.tolerance < 1.0,
+          "invalid tolerance " + format_number(config.tolerance) + ": must be below 1");
+  require_int_range(config.tolerance_window_iters, 1, kMaxIterations, "tolerance window");
+  require_int_range(config.report_every_iters, 0, kMaxIterations, "print interval");
+  require_int_range(config.snapshot_every_iters, 0, kMaxIterations, "save interval");
+}
+
+void validate_weights(const StyleConfig& config, std::size_t style_count) {
+  for (const auto& [value, name] : {std::pair{config.content_weight, "content weight"},
+                                    std::pair{config.style_weight, "style weight"},
+                                    std::pair{config.tv_weight, "tv weight"}}) {
+    require_non_negative(value, name);
+    require_at_most(value, kMaxLossWeight, name);
+  }
   for (const auto& layer : config.content_layers) {
     require_non_negative(layer.weight, ("weight of content layer " + layer.layer).c_str());
   }
@@ -82,18 +119,16 @@ void validate(const StyleConfig& config, std::size_t style_count) {
     }
     require(sum > 0.0, "invalid style blend weights: they must not all be zero");
   }
+}
+
+}  // namespace
+
+void validate(const StyleConfig& config, std::size_t style_count) {
+  validate_sizes(config);
+  validate_optimisation(config);
+  validate_weights(config, style_count);
   require(config.init != InitKind::kImage || !config.init_path.empty(),
           "init image path is empty");
-  require_non_negative(config.tolerance, "tolerance");
-  require(config.tolerance_window_iters >= 1, "invalid tolerance window " +
-                                                  std::to_string(config.tolerance_window_iters) +
-                                                  ": must be at least 1");
-  require(config.report_every_iters >= 0, "invalid print interval " +
-                                              std::to_string(config.report_every_iters) +
-                                              ": must be >= 0");
-  require(config.snapshot_every_iters >= 0, "invalid save interval " +
-                                                std::to_string(config.snapshot_every_iters) +
-                                                ": must be >= 0");
 }
 
 InitKind resolve_init(InitKind init, ColourMode colour_mode) {

@@ -1,11 +1,19 @@
 #include <stylize/device.hpp>
 #include <stylize/errors.hpp>
 
+#include "kernels/winograd_conv.hpp"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <sched.h>
 
 #include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <string>
 #include <chrono>
 #include <thread>
 
@@ -43,9 +51,36 @@ c10::Device resolve_device(const std::string& spec) {
 
 std::string describe_device(const c10::Device& device) {
   if (device.is_cpu()) {
-    return "cpu (" + std::to_string(at::get_num_threads()) + " threads)";
+    const int threads = at::get_num_threads();
+    return "cpu (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
   }
   return device.str();
+}
+
+std::string library_versions() {
+  std::string text = "LibTorch " TORCH_VERSION;
+  const auto onednn = WinogradConv3x3::library_version();
+  if (!onednn.empty()) text += ", " + onednn;
+  return text;
+}
+
+int available_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int cpus = sched_getaffinity(0, sizeof set, &set) == 0
+                 ? CPU_COUNT(&set)
+                 : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  // A cgroup (v2) CPU quota, "max" or "<quota> <period>" in microseconds.
+  std::ifstream quota_file("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  double period = 0.0;
+  if (quota_file >> quota >> period && quota != "max" && period > 0.0) {
+    try {
+      cpus = std::min(cpus, std::max(1, static_cast<int>(std::ceil(std::stod(quota) / period))));
+    } catch (const std::exception&) {
+    }
+  }
+  return std::max(1, cpus);
 }
 
 int configure_threads(int requested_threads) {
@@ -54,10 +89,10 @@ int configure_threads(int requested_threads) {
                       ": must be >= 0 (0 means all cores)");
   }
   // c10 defaults to half the hardware threads on x86-64 (one on a 2-core box); style transfer
-  // is compute-bound, so use every core unless told otherwise.
-  const int threads = requested_threads > 0
-                          ? requested_threads
-                          : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  // is compute-bound, so use every CPU this process may run on, and never more: threads beyond
+  // them only wait for each other.
+  const int threads = requested_threads > 0 ? std::min(requested_threads, available_cpus())
+                                            : available_cpus();
   at::set_num_threads(threads);
   return at::get_num_threads();
 }

@@ -1,3 +1,5 @@
+#include "atomic_file.hpp"
+
 #include <stylize/errors.hpp>
 #include <stylize/image_io.hpp>
 
@@ -11,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -37,23 +40,6 @@ std::string lower_extension(const std::string& path) {
 
 std::string size_text(int width, int height) {
   return std::to_string(width) + "x" + std::to_string(height) + " px";
-}
-
-/// Reads a whole file, with a precise message for each way that can fail.
-std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
-  std::error_code ec;
-  const auto status = fs::status(path, ec);
-  if (!fs::exists(status)) throw InputError("cannot read image '" + path + "': no such file");
-  if (fs::is_directory(status)) {
-    throw InputError("cannot read image '" + path + "': it is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("cannot read image '" + path + "': " + std::strerror(errno));
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                                  std::istreambuf_iterator<char>());
-  if (in.bad()) throw InputError("cannot read image '" + path + "': read error");
-  if (bytes.empty()) throw InputError("cannot read image '" + path + "': the file is empty");
-  return bytes;
 }
 
 std::uint32_t be32(const std::uint8_t* p) {
@@ -123,14 +109,77 @@ cv::Mat to_float01(const cv::Mat& raw) {
   return out;
 }
 
-cv::Mat decode_or_empty(const std::vector<std::uint8_t>& bytes, int flags) {
-  try {
-    return cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1,
-                                const_cast<std::uint8_t*>(bytes.data())),
-                        flags);
-  } catch (const cv::Exception&) {
+void check_pixel_count(std::uint64_t width, std::uint64_t height, const std::string& name) {
+  if (width * height > kMaxDecodedPixels) {
+    throw InputError("cannot read image '" + name + "': " + std::to_string(width) + "x" +
+                     std::to_string(height) + " px is more than the " +
+                     std::to_string(kMaxDecodedPixels / 1000000) + " megapixels stylize decodes");
+  }
+}
+
+/// Runs decode_fn with the process's stderr (file descriptor 2) pointed at a temporary file and
+/// returns what was written there: libpng and libjpeg print their warnings ("iCCP: known
+/// incorrect sRGB profile", "Corrupt JPEG data: ...") straight to stderr, past any logger.
+template <typename Fn>
+std::string capture_stderr(Fn&& decode_fn) {
+  std::fflush(stderr);
+  std::FILE* sink = std::tmpfile();
+  const int saved = sink == nullptr ? -1 : ::dup(STDERR_FILENO);
+  if (saved < 0 || ::dup2(::fileno(sink), STDERR_FILENO) < 0) {
+    if (saved >= 0) ::close(saved);
+    if (sink != nullptr) std::fclose(sink);
+    decode_fn();
     return {};
   }
+  auto restore = [&] {
+    std::fflush(stderr);
+    ::dup2(saved, STDERR_FILENO);
+    ::close(saved);
+  };
+  try {
+    decode_fn();
+  } catch (...) {
+    restore();
+    std::fclose(sink);
+    throw;
+  }
+  restore();
+  std::string text;
+  std::rewind(sink);
+  for (int c = std::fgetc(sink); c != EOF; c = std::fgetc(sink)) text += static_cast<char>(c);
+  std::fclose(sink);
+  return text;
+}
+
+/// The non-empty lines of text.
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    auto end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    if (end > begin) lines.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return lines;
+}
+
+/// The decoded image, or an empty one when OpenCV cannot decode it; the decoder's warnings are
+/// appended to messages.
+cv::Mat decode_or_empty(const std::vector<std::uint8_t>& bytes, int flags,
+                        std::vector<std::string>& messages) {
+  cv::Mat image;
+  const auto text = capture_stderr([&] {
+    try {
+      image = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1,
+                                   const_cast<std::uint8_t*>(bytes.data())),
+                           flags);
+    } catch (const cv::Exception&) {
+      image = cv::Mat();
+    }
+  });
+  for (auto& line : lines_of(text)) messages.push_back(std::move(line));
+  return image;
 }
 
 /// A decoded image in the file's own depth (8-bit, 16-bit or float): 3-channel BGR (grey
@@ -139,22 +188,15 @@ cv::Mat decode_or_empty(const std::vector<std::uint8_t>& bytes, int flags) {
 struct Decoded {
   cv::Mat bgr;
   cv::Mat alpha;
+  std::vector<std::string> messages;  ///< the decoder's warnings
 };
 
 Decoded decode(const std::vector<std::uint8_t>& bytes, const std::string& name) {
-  if (const auto size = header_size(bytes)) {
-    const std::uint64_t pixels = size->first * size->second;
-    if (pixels > kMaxDecodedPixels) {
-      throw InputError("cannot read image '" + name + "': " + std::to_string(size->first) + "x" +
-                       std::to_string(size->second) + " px is more than the " +
-                       std::to_string(kMaxDecodedPixels / 1000000) +
-                       " megapixels stylize decodes");
-    }
-  }
+  if (const auto size = header_size(bytes)) check_pixel_count(size->first, size->second, name);
   Decoded decoded;
   if (may_have_alpha(bytes)) {
     // IMREAD_UNCHANGED keeps alpha (but ignores EXIF orientation, which these formats rarely use).
-    const cv::Mat raw = decode_or_empty(bytes, cv::IMREAD_UNCHANGED);
+    const cv::Mat raw = decode_or_empty(bytes, cv::IMREAD_UNCHANGED, decoded.messages);
     if (!raw.empty() && raw.channels() == 4) {
       cv::Mat channels[4];
       cv::split(raw, channels);
@@ -163,7 +205,8 @@ Decoded decode(const std::vector<std::uint8_t>& bytes, const std::string& name) 
       return decoded;
     }
   }
-  const cv::Mat raw = decode_or_empty(bytes, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
+  const cv::Mat raw =
+      decode_or_empty(bytes, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH, decoded.messages);
   if (raw.empty()) {
     throw InputError("cannot read image '" + name +
                      "': not a supported image format, or the file is corrupt");
@@ -206,42 +249,34 @@ at::Tensor to_tensor_rgb01(const cv::Mat& bgr01) {
       .clone();
 }
 
-std::string temp_name_beside(const fs::path& target) {
-  std::random_device entropy;
-  const auto tag = std::to_string(entropy()) + std::to_string(::getpid());
-  const auto dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  return (dir / ("." + target.filename().string() + ".tmp-" + tag)).string();
-}
-
-void write_all_atomically(const std::string& path, const std::vector<uchar>& bytes) {
-  const std::string temp = temp_name_beside(fs::path(path));
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw OutputError("cannot write '" + path + "': " + std::strerror(errno));
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    const auto n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string reason = std::strerror(errno);
-      ::close(fd);
-      ::unlink(temp.c_str());
-      throw OutputError("cannot write '" + path + "': " + reason);
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::unlink(temp.c_str());
-    throw OutputError("cannot write '" + path + "': " + reason);
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::unlink(temp.c_str());
-    throw OutputError("cannot write '" + path + "': " + reason);
-  }
-}
-
 }  // namespace
+
+std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (!fs::exists(status)) throw InputError("cannot read image '" + path + "': no such file");
+  if (fs::is_directory(status)) {
+    throw InputError("cannot read image '" + path + "': it is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot read image '" + path + "': " + std::strerror(errno));
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
+  if (in.bad()) throw InputError("cannot read image '" + path + "': read error");
+  if (bytes.empty()) throw InputError("cannot read image '" + path + "': the file is empty");
+  return bytes;
+}
+
+std::pair<int, int> encoded_image_size(const std::vector<std::uint8_t>& bytes,
+                                       const std::string& name) {
+  if (bytes.empty()) throw InputError("cannot read image '" + name + "': the file is empty");
+  if (const auto size = header_size(bytes)) {
+    check_pixel_count(size->first, size->second, name);
+    return {static_cast<int>(size->first), static_cast<int>(size->second)};
+  }
+  const Decoded decoded = decode(bytes, name);
+  return {decoded.bgr.cols, decoded.bgr.rows};
+}
 
 Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& name,
                    int max_side_px) {
@@ -251,6 +286,8 @@ Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& na
                                                  max_side_px);
   check_min_size(name, width, height, max_side_px);
   Image image;
+  image.decoder_messages = decoded.messages;
+  image.icc_profile = read_image_metadata(bytes).icc_profile;
   image.rgb01 = to_tensor_rgb01(resize_to_float01(decoded.bgr, width, height));
   if (!decoded.alpha.empty()) {
     const cv::Mat alpha = resize_to_float01(decoded.alpha, width, height);
@@ -295,6 +332,7 @@ void check_output_writable(const std::string& path) {
   if (fd < 0) throw OutputError("cannot write '" + path + "': " + std::strerror(errno));
   ::close(fd);
   ::unlink(probe.c_str());
+  remove_stale_temporaries(dir);
 }
 
 bool format_keeps_alpha(const std::string& path) {
@@ -303,7 +341,7 @@ bool format_keeps_alpha(const std::string& path) {
 }
 
 void save_image(const at::Tensor& image_rgb01, const std::string& path,
-                const at::Tensor& alpha01) {
+                const at::Tensor& alpha01, const ImageMetadata& metadata) {
   auto chw = image_rgb01.dim() == 4 ? image_rgb01[0] : image_rgb01;
   if (chw.dim() != 3 || chw.size(0) != 3) {
     throw OutputError("cannot write '" + path + "': expected an RGB image tensor");
@@ -345,7 +383,8 @@ void save_image(const at::Tensor& image_rgb01, const std::string& path,
   if (!encoded) {
     throw OutputError("cannot write '" + path + "': cannot encode as '" + ext + "'");
   }
-  write_all_atomically(path, bytes);
+  add_image_metadata(bytes, metadata);
+  write_file_atomically(path, bytes);
 }
 
 }  // namespace stylize

@@ -67,6 +67,12 @@ MemoryEstimate estimate_memory(const std::vector<std::string>& layer_names, cons
   const double buffers =
       config.optimizer == OptimizerKind::kLbfgs ? 2.0 * config.lbfgs_history + 8.0 : 6.0;
   estimate.optimizer_bytes = static_cast<std::uint64_t>(buffers * image_bytes);
+  // The style targets: the style image (at most square) through the network without autograd,
+  // two layers' activations alive at a time, the widest at full resolution.
+  const double style_side = style_side_px(std::max(width_px, height_px), config.style_scale);
+  estimate.style_bytes = static_cast<std::uint64_t>(style_side * style_side *
+                                                    (3.0 + 2.0 * kVggChannels[0]) *
+                                                    kBytesPerImageValue);
   return estimate;
 }
 

@@ -59,6 +59,12 @@ class OptimisationRun {
   StyleTransferResult run() {
     optimise_with_recovery();
     result_.iterations_run = evaluations_;
+    if (evaluations_ > 1 && std::isfinite(first_loss_) && !(best_loss_ < first_loss_)) {
+      result_.notices.push_back("no step lowered the loss below the start image's in " +
+                                std::to_string(evaluations_) +
+                                " iterations: the result is the start image (is the learning "
+                                "rate too large?)");
+    }
     select_final_image();
     result_.cancelled = stop_ == Stop::kCancelled;
     result_.converged = stop_ == Stop::kConverged;
@@ -134,6 +140,7 @@ class OptimisationRun {
         diverged_what_ = std::isfinite(losses->total) ? "the gradient" : "the loss";
         finish(Stop::kDiverged);
       }
+      if (evaluations_ == 1) first_loss_ = losses->total;
       keep_if_best(*losses);
     }
     if (tracks_every_loss()) best_loss_history_.push_back(best_loss_);
@@ -212,6 +219,7 @@ class OptimisationRun {
   std::string diverged_what_;
   std::string pending_notice_;
   double best_loss_ = std::numeric_limits<double>::infinity();
+  double first_loss_ = std::numeric_limits<double>::infinity();  ///< the start image's
   LossBreakdown best_losses_;
   at::Tensor best_image_;  ///< the lowest-loss image evaluated: the result, and the restart point
   std::vector<double> best_loss_history_;  ///< best loss after each evaluation (--tolerance)

@@ -88,6 +88,24 @@ std::optional<std::string> shared_image(const std::string& name) {
   return std::nullopt;
 }
 
+std::vector<std::uint8_t> test_icc_profile(std::size_t size_bytes) {
+  std::vector<std::uint8_t> profile(size_bytes, 0);
+  auto put = [&](std::size_t at, std::uint32_t value) {
+    for (int k = 0; k < 4; ++k) profile[at + static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(value >> (24 - 8 * k));
+  };
+  auto tag = [&](std::size_t at, const char* four) { std::memcpy(&profile[at], four, 4); };
+  put(0, static_cast<std::uint32_t>(size_bytes));
+  put(8, 0x02100000U);  // version 2.1
+  tag(12, "mntr");
+  tag(16, "RGB ");
+  tag(20, "XYZ ");
+  tag(36, "acsp");
+  put(68, 0x0000F6D6U);  // the D50 illuminant
+  put(72, 0x00010000U);
+  put(76, 0x0000D32DU);
+  return profile;  // tag count (at 128) 0
+}
+
 void write_test_image(const std::string& path, int width_px, int height_px,
                       int stripe_period_px) {
   cv::Mat image(height_px, width_px, CV_8UC3);

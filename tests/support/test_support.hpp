@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <exception>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -115,6 +116,10 @@ std::string random_model_path();
 std::optional<std::string> real_model_path();
 /// A sample image from ../shared/images, when present.
 std::optional<std::string> shared_image(const std::string& name);
+
+/// A minimal well-formed ICC profile of size_bytes (>= 132): an RGB display profile header with
+/// no tags, padded with zeros; enough for libpng's checks, so decoders do not warn about it.
+std::vector<std::uint8_t> test_icc_profile(std::size_t size_bytes);
 
 /// Writes a synthetic 8-bit colour image (smooth gradients plus stripes of the given period).
 void write_test_image(const std::string& path, int width_px, int height_px, int stripe_period_px);

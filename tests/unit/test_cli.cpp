@@ -188,7 +188,9 @@ TEST(cli_parse_test, help_and_version_print_and_exit) {
         "--quiet", "--verbose", "--version"}) {
     EXPECT_NE(help.print_and_exit->find(option), std::string::npos) << option;
   }
-  EXPECT_EQ(parse_args({"--version"}).print_and_exit, "stylize 0.1.0\n");
+  const auto version = parse_args({"--version"}).print_and_exit.value_or("");
+  EXPECT_EQ(version.rfind("stylize 0.1.0 (LibTorch ", 0), 0U) << version;
+  EXPECT_NE(version.find(", OpenCV "), std::string::npos) << version;
 }
 
 TEST(cli_parse_test, bad_arguments_are_usage_errors) {
@@ -317,7 +319,7 @@ TEST_F(CliRunTest, errors_give_one_line_an_exit_code_and_no_output) {
        "stylize: error: unknown style layer 'relu9_1': the model has relu1_1 relu1_2 relu2_1 "
        "relu2_2 relu3_1 relu3_2 relu3_3 relu3_4 relu4_1 relu4_2 relu4_3 relu4_4 relu5_1 relu5_2 "
        "relu5_3 relu5_4"},
-      {{"--iterations", "0"}, kExitUsage, "stylize: error: invalid iterations 0: must be at least 1"},
+      {{"--iterations", "0"}, kExitUsage, "stylize: error: invalid iterations 0: must be from 1 to 1000000"},
       {{"--device", "tpu"},
        kExitUsage,
        "stylize: error: invalid device 'tpu': expected auto, cpu, cuda or cuda:N"},
@@ -493,26 +495,26 @@ TEST_F(CliModelLookupTest, explicit_then_environment_then_the_usual_places) {
   std::ofstream(dir_.file("env.pt")) << "x";
   model_env_.set(dir_.file("env.pt"));
   EXPECT_EQ(find_model("", nullptr), dir_.file("env.pt"));
-  // A $STYLIZE_MODEL that does not exist falls through to ./models/vgg19.pt ...
+  // A $STYLIZE_MODEL that does not exist is an error, not a reason to take another model ...
   model_env_.set(dir_.file("absent.pt"));
   fs::create_directory(dir_.path() / "models");
   std::ofstream(dir_.file("models/vgg19.pt")) << "x";
+  EXPECT_ERROR_MSG(find_model("", nullptr), ModelError,
+                   "STYLIZE_MODEL names '" + dir_.file("absent.pt") + "', which is not a file");
+  model_env_.unset();
   EXPECT_EQ(find_model("", nullptr), "models/vgg19.pt");
   fs::remove(dir_.file("models/vgg19.pt"));
   // ... and then to the executable's ../models and ../share/stylize. Whether a model lies there
   // beside this test binary is the build tree's business: either way the answer is exact.
   const auto exe_dir = fs::read_symlink("/proc/self/exe").parent_path();
   const std::vector<std::string> places = {
-      dir_.file("absent.pt"), "models/vgg19.pt", (exe_dir / ".." / "models" / "vgg19.pt").string(),
+      "", "models/vgg19.pt", (exe_dir / ".." / "models" / "vgg19.pt").string(),
       (exe_dir / ".." / "share" / "stylize" / "vgg19.pt").string()};
   std::string installed;  // the first of the executable's places that holds a model
   for (std::size_t i = 2; i < places.size() && installed.empty(); ++i) {
     if (fs::is_regular_file(places[i])) installed = places[i];
   }
   std::vector<std::string> searched;
-  EXPECT_EQ(find_model("", &searched), installed);
-  EXPECT_EQ(searched, installed.empty() ? places : std::vector<std::string>{})
-      << "the places searched are listed when none holds a model";
   // Unset (or empty), $STYLIZE_MODEL is no place to look.
   for (const bool empty : {false, true}) {
     if (empty) {
@@ -539,6 +541,145 @@ TEST(CliBinaryTest, exit_codes_reach_the_shell) {
   EXPECT_EQ(run.out,
             "stylize: error: The following argument was not expected: --nonsense (see stylize "
             "--help)\n");
+}
+
+TEST_F(CliRunTest, never_writes_over_an_input) {
+  const auto photo = dir_.file("photo.png");
+  const auto before = fs::last_write_time(photo);
+  const std::string refusal = "': refusing to overwrite an input (choose another output name)";
+  auto run = run_cli(tiny_args(photo));
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_EQ(run.err, "stylize: error: output '" + photo + "' is the input '" + photo + refusal + "\n");
+  // The default output, when the photo is ./out.png, spelled another way.
+  std::filesystem::copy_file(photo, dir_.file("out.png"));
+  const test::ScopedWorkingDirectory cwd(dir_.path());
+  run = run_cli({"-c", "./../" + dir_.path().filename().string() + "/out.png", "-s", "style.jpg",
+                 "--model", test::random_model_path(), "--size", "32", "-n", "2"});
+  EXPECT_EQ(run.exit_code, kExitUsage) << run.err;
+  EXPECT_NE(run.err.find("output 'out.png' is the input"), std::string::npos) << run.err;
+  // A batch whose outputs land on its inputs.
+  fs::create_directory(dir_.file("in"));
+  fs::copy_file(photo, dir_.file("in/a.png"));
+  run = run_cli({"-c", dir_.file("in"), "-s", "style.jpg", "--output-dir", dir_.file("in"),
+                 "--name", "{content}.png", "--model", test::random_model_path()});
+  EXPECT_EQ(run.exit_code, kExitUsage) << run.err;
+  EXPECT_EQ(run.err, "stylize: error: output '" + dir_.file("in") + "/a.png' is the input '" +
+                         dir_.file("in/a.png") + refusal + "\n");
+  // The model.
+  fs::copy_file(test::random_model_path(), dir_.file("model.png"));
+  run = run_cli({"-c", photo, "-s", "style.jpg", "--model", dir_.file("model.png"), "-o",
+                 dir_.file("model.png")});
+  EXPECT_EQ(run.exit_code, kExitUsage) << run.err;
+  EXPECT_EQ(fs::last_write_time(photo), before);
+}
+
+TEST_F(CliRunTest, skip_existing_redoes_an_interrupted_image) {
+  fs::create_directory(dir_.file("out"));
+  const auto args = std::vector<std::string>{
+      "-c", dir_.file("photo.png"), "-s", dir_.file("style.jpg"), "--output-dir",
+      dir_.file("out"), "--skip-existing", "--dry-run"};
+  const auto output = dir_.file("out") + "/photo_style.png";
+  std::ofstream(output) << "an interrupted job's best image so far";
+  std::ofstream(dir_.file("out") + "/.photo_style.png.interrupted") << "\n";
+  auto run = run_cli(args);
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  EXPECT_NE(run.out.find("1 to do, 0 skipped"), std::string::npos) << run.out;
+  fs::remove(dir_.file("out") + "/.photo_style.png.interrupted");
+  run = run_cli(args);
+  EXPECT_NE(run.out.find("0 to do, 1 skipped"), std::string::npos) << run.out;
+}
+
+TEST_F(CliRunTest, names_may_not_leave_the_output_directory) {
+  for (const auto* name : {"../x.png", "/tmp/x.png", "a/../../x.png"}) {
+    const auto run = run_cli({"-c", dir_.file("photo.png"), "-s", dir_.file("style.jpg"),
+                              "--output-dir", dir_.file("out"), "--name", name, "--dry-run"});
+    EXPECT_EQ(run.exit_code, kExitUsage) << name;
+    EXPECT_EQ(run.err, std::string("stylize: error: name pattern '") + name +
+                           "' gives the output '" + name + "', outside --output-dir '" +
+                           dir_.file("out") + "': use a relative name without '..'\n");
+  }
+}
+
+TEST_F(CliRunTest, absurd_values_are_refused_at_once) {
+  const auto out = dir_.file("out.png");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--style-scale", "100"}, "invalid style scale 100: must be > 0 and at most 10"},
+      {{"--size", "4096", "--style-scale", "8"},
+       "invalid style scale 8: the style image would be 32768 px, more than 16384"},
+      {{"--learning-rate", "1e6"}, "invalid learning rate 1e+06: must be at most 1000"},
+      {{"--lbfgs-history", "100000"}, "invalid lbfgs history 100000: must be from 1 to 1000"},
+      {{"--iterations", "0"}, "invalid iterations 0: must be from 1 to 1000000"},
+  };
+  for (const auto& [extra, message] : cases) {
+    const auto run = run_cli(with(tiny_args(out), extra));
+    EXPECT_EQ(run.exit_code, kExitUsage) << extra.front();
+    EXPECT_NE(run.err.find("stylize: error: " + message), std::string::npos) << run.err;
+  }
+  // The scale step case needs a ladder to count: a size above --min-size.
+  const auto run = run_cli(with(tiny_args(out), {"--size", "512", "--min-size", "64",
+                                                 "--scale-step", "1.0001"}));
+  EXPECT_EQ(run.err, "stylize: error: invalid scale step 1.0001: from --min-size 64 to --size "
+                     "512 px it makes 20492 scales, more than 16\n");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(CliRunTest, small_faults_get_one_clear_line) {
+  const auto out = dir_.file("out.png");
+  // No arguments: the usage, then the error.
+  auto run = run_cli({});
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_NE(run.err.find("Usage: stylize [OPTIONS]"), std::string::npos);
+  EXPECT_EQ(test::lines_of(run.err).back(), "stylize: error: --content and --style are required");
+  // A progress file that cannot be written says why.
+  run = run_cli(with(tiny_args(out), {"--progress-json", dir_.file("no/such/dir.jsonl")}));
+  EXPECT_EQ(run.exit_code, kExitOutput);
+  EXPECT_EQ(test::lines_of(run.err).back(), "stylize: error: cannot write progress file '" +
+                                                dir_.file("no/such/dir.jsonl") +
+                                                "': No such file or directory");
+  // More threads than CPUs: a warning, and the CPUs' count.
+  run = run_cli(with(tiny_args(out), {"--threads", "1000"}));
+  EXPECT_EQ(run.exit_code, kExitOk) << run.err;
+  EXPECT_NE(run.err.find("warning: --threads 1000: this process may use "), std::string::npos)
+      << run.err;
+  // One thread, one iteration: singular.
+  run = run_cli(with(tiny_args(out), {"--threads", "1", "-n", "1"}));
+  EXPECT_NE(run.err.find(" x 1 iteration on cpu (1 thread), seed 5"), std::string::npos)
+      << run.err;
+}
+
+TEST_F(CliRunTest, a_missing_stylize_model_file_is_an_error_not_a_fallback) {
+  const test::ScopedEnvVar model("STYLIZE_MODEL");
+  model.set(dir_.file("gone.pt"));
+  auto args = tiny_args(dir_.file("out.png"));
+  args.erase(std::find(args.begin(), args.end(), "--model"), std::find(args.begin(), args.end(), "--model") + 2);
+  const auto run = run_cli(args);
+  EXPECT_EQ(run.exit_code, kExitModel);
+  EXPECT_EQ(run.err, "stylize: error: STYLIZE_MODEL names '" + dir_.file("gone.pt") +
+                         "', which is not a file\n");
+}
+
+TEST_F(CliRunTest, outputs_carry_their_settings_and_settings_from_repeats_them) {
+  const auto out = dir_.file("out.png");
+  auto args = tiny_args(out);
+  args.resize(args.size() - 2);  // a random seed: the stored settings must name it
+  ASSERT_EQ(run_cli(with(args, {"--init", "noise", "--style-weight", "7"})).exit_code, kExitOk);
+  const auto settings =
+      nlohmann::json::parse(read_image_metadata(read_file_bytes(out)).settings);
+  EXPECT_EQ(settings["model"], test::random_model_path());
+  const auto stored = settings["args"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(stored.begin(), stored.end(), "7"), stored.end());
+  EXPECT_EQ(stored.back(), std::to_string(settings["seed"].get<std::uint64_t>()));
+  // The same image again from the file alone (and another output name).
+  const auto again = dir_.file("again.png");
+  auto run = run_cli({"--settings-from", out, "-o", again});
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  EXPECT_TRUE(at::equal(load_image_rgb01(out, 0), load_image_rgb01(again, 0)));
+  // Not over the file it came from, and not from a file without settings.
+  run = run_cli({"--settings-from", out});
+  EXPECT_EQ(run.exit_code, kExitUsage) << run.err;
+  run = run_cli({"--settings-from", dir_.file("photo.png"), "-o", again});
+  EXPECT_EQ(run.err, "stylize: error: --settings-from '" + dir_.file("photo.png") +
+                         "': the file carries no stylize settings\n");
 }
 
 }  // namespace

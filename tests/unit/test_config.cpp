@@ -38,10 +38,10 @@ TEST(config_test, learning_rate_default_depends_on_optimizer) {
 TEST(config_test, rejects_bad_values_with_exact_messages) {
   StyleConfig config;
   config.size_px = 8;
-  EXPECT_EQ(config_error(config), "invalid size 8: must be at least 16 px");
+  EXPECT_EQ(config_error(config), "invalid size 8: must be from 16 to 16384 px");
   config = {};
   config.iterations = 0;
-  EXPECT_EQ(config_error(config), "invalid iterations 0: must be at least 1");
+  EXPECT_EQ(config_error(config), "invalid iterations 0: must be from 1 to 1000000");
   config = {};
   config.style_weight = -1;
   EXPECT_EQ(config_error(config), "invalid style weight -1: must be a finite number >= 0");
@@ -50,10 +50,10 @@ TEST(config_test, rejects_bad_values_with_exact_messages) {
   EXPECT_EQ(config_error(config), "invalid learning rate 0: must be > 0");
   config = {};
   config.style_scale = 0.0;
-  EXPECT_EQ(config_error(config), "invalid style scale 0: must be > 0");
+  EXPECT_EQ(config_error(config), "invalid style scale 0: must be > 0 and at most 10");
   config = {};
   config.lbfgs_history = 0;
-  EXPECT_EQ(config_error(config), "invalid lbfgs history 0: must be at least 1");
+  EXPECT_EQ(config_error(config), "invalid lbfgs history 0: must be from 1 to 1000");
 }
 
 TEST(config_test, style_blend_must_match_style_count) {

@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -294,6 +298,74 @@ TEST(image_io_test, save_replaces_atomically_and_leaves_no_temporaries) {
   EXPECT_FLOAT_EQ(load_image_rgb01(path, 0).mean().item<float>(), 1.0F);
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
   EXPECT_THROW(save_image(at::ones({1, 3, 16, 16}), "/proc/stylize-out.png"), OutputError);
+}
+
+TEST(image_io_test, stale_temporaries_of_a_killed_writer_are_removed) {
+  TempDir dir;
+  // A process that is gone: started and reaped.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  const auto stale = dir.file(".out.png.tmp-" + std::to_string(child) + "-123");
+  const auto live = dir.file(".out.png.tmp-" + std::to_string(::getpid()) + "-456");
+  const auto other = dir.file(".notes.txt");
+  for (const auto& path : {stale, live, other}) std::ofstream(path) << "partial";
+  check_output_writable(dir.file("out.png"));
+  EXPECT_FALSE(fs::exists(stale)) << "its writer is gone";
+  EXPECT_TRUE(fs::exists(live)) << "its writer (this process) still runs";
+  EXPECT_TRUE(fs::exists(other)) << "not a temporary of stylize's";
+  // save_image leaves none of its own.
+  save_image(at::rand({1, 3, 8, 8}), dir.file("out.png"));
+  std::size_t temporaries = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    temporaries += entry.path().filename().string().find(".tmp-") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_EQ(temporaries, 1U) << "only the live writer's";
+}
+
+TEST(image_io_test, decoder_warnings_are_kept_off_stderr) {
+  TempDir dir;
+  test::write_test_image(dir.file("photo.jpg"), 40, 30, 5);
+  auto bytes = read_file_bytes(dir.file("photo.jpg"));
+  // Stray bytes before the end-of-image marker: libjpeg warns and decodes anyway.
+  ASSERT_GE(bytes.size(), 2U);
+  bytes.insert(bytes.end() - 2, {0x00, 0x11, 0x22});
+  // stderr into a pipe while decoding
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  std::fflush(stderr);
+  const int saved = ::dup(STDERR_FILENO);
+  ::dup2(pipe_fds[1], STDERR_FILENO);
+  const Image image = decode_image(bytes, "damaged.jpg", 0);
+  std::fflush(stderr);
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  ::close(pipe_fds[1]);
+  char buffer[256];
+  const auto printed = ::read(pipe_fds[0], buffer, sizeof buffer);
+  ::close(pipe_fds[0]);
+  EXPECT_EQ(printed, 0) << std::string(buffer, static_cast<std::size_t>(std::max<ssize_t>(printed, 0)));
+  EXPECT_EQ(image.rgb01.size(3), 40);
+  ASSERT_EQ(image.decoder_messages.size(), 1U);
+  EXPECT_EQ(image.decoder_messages[0].rfind("Corrupt JPEG data: 3 extraneous bytes", 0), 0U)
+      << image.decoder_messages[0];
+}
+
+TEST(image_io_test, metadata_round_trips_through_png_and_jpeg) {
+  TempDir dir;
+  const auto profile = test::test_icc_profile(70000);  // two JPEG APP2 segments
+  for (const auto* name : {"a.png", "a.jpg"}) {
+    save_image(at::rand({1, 3, 20, 24}), dir.file(name), {}, {"{\"seed\":1}", profile});
+    const auto bytes = read_file_bytes(dir.file(name));
+    const auto metadata = read_image_metadata(bytes);
+    EXPECT_EQ(metadata.settings, "{\"seed\":1}") << name;
+    EXPECT_EQ(metadata.icc_profile, profile) << name;
+    EXPECT_EQ(decode_image(bytes, name, 0).icc_profile, profile) << name;
+    const auto messages = decode_image(bytes, name, 0).decoder_messages;
+    EXPECT_TRUE(messages.empty()) << name << ": " << (messages.empty() ? "" : messages[0]);
+  }
+  save_image(at::rand({1, 3, 10, 12}), dir.file("plain.png"));
+  EXPECT_TRUE(read_image_metadata(read_file_bytes(dir.file("plain.png"))).settings.empty());
 }
 
 }  // namespace

@@ -24,6 +24,8 @@ class WinogradConv3x3 {
  public:
   /// Why Winograd convolutions cannot run in this build or on this CPU; empty when they can.
   [[nodiscard]] static std::string unavailable_reason();
+  /// "oneDNN 2.7.3" when this build has oneDNN's headers, else empty.
+  [[nodiscard]] static std::string library_version();
 
   /// True when weight's shape suits the kernels: [O,I,3,3] with O and I multiples of 16 (the
   /// kernels' channel block; padding the first layer's 3 input channels costs more than

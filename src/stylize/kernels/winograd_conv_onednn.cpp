@@ -220,6 +220,12 @@ at::Tensor OneDnnWinograd::input_gradient(const at::Tensor& grad_output, bool bl
 
 }  // namespace
 
+std::string WinogradConv3x3::library_version() {
+  const auto* v = dnnl::version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch);
+}
+
 std::string WinogradConv3x3::unavailable_reason() {
   // What the CPU can do does not change while the process runs: probe once.
   static const std::string reason = [] {

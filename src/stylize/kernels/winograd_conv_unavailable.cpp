@@ -6,6 +6,8 @@
 
 namespace stylize {
 
+std::string WinogradConv3x3::library_version() { return {}; }
+
 std::string WinogradConv3x3::unavailable_reason() {
   return "this stylize was built without oneDNN (install libdnnl-dev and rebuild)";
 }

@@ -1,0 +1,142 @@
+#include <stylize/errors.hpp>
+#include <stylize/image_io.hpp>
+#include <stylize/stylizer.hpp>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+#include "test_support.hpp"
+
+namespace stylize {
+namespace {
+namespace fs = std::filesystem;
+using test::TempDir;
+
+/// A Stylizer over the random full VGG-19, with a small photo and painting on disk.
+class StylizerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::write_test_image(dir_.file("photo.png"), 48, 36, 12);
+    test::write_test_image(dir_.file("style.png"), 40, 40, 3);
+    config_.size_px = 32;
+    config_.iterations = 4;
+    config_.seed = 3;
+    config_.report_every_iters = 1;
+  }
+  Stylizer make() const {
+    return Stylizer(VggFeatures::load(test::random_model_path(), c10::kCPU), config_, c10::kCPU);
+  }
+  StylizeJob job(const std::string& output) const {
+    return {dir_.file("photo.png"), {dir_.file("style.png")}, output, ""};
+  }
+  TempDir dir_;
+  StyleConfig config_;
+  test::ScopedThreadCount threads_;
+};
+
+TEST_F(StylizerTest, runs_a_job_end_to_end_as_the_engine_does) {
+  Stylizer stylizer = make();
+  std::vector<JobPlan> plans;
+  JobEvents events;
+  events.on_start = [&](const JobPlan& plan) { plans.push_back(plan); };
+  const auto result = stylizer.run(job(dir_.file("out.png")), events);
+  ASSERT_TRUE(result.written);
+  EXPECT_EQ(result.transfer.iterations_run, 4);
+  ASSERT_EQ(plans.size(), 1U);
+  EXPECT_EQ(plans[0].width_px, 32);
+  EXPECT_EQ(plans[0].height_px, 24);
+  EXPECT_EQ(plans[0].config.init, InitKind::kStyleColours) << "auto resolved";
+  const auto written = read_image(dir_.file("out.png"), 0).rgb01;
+  EXPECT_EQ(written.sizes(), (at::IntArrayRef{1, 3, 24, 32}));
+  EXPECT_LT((written - result.transfer.image_rgb01).abs().max().item<float>(), 1.0F / 255 + 1e-6);
+  EXPECT_TRUE(output_is_complete(dir_.file("out.png")));
+  // Same seed, same settings, a second engine: the same image.
+  Stylizer again = make();
+  const auto repeat = again.run(job(dir_.file("again.png")));
+  EXPECT_DOUBLE_EQ(repeat.transfer.final_losses.total, result.transfer.final_losses.total);
+}
+
+TEST_F(StylizerTest, an_interrupted_job_is_written_but_not_complete_until_finished) {
+  Stylizer stylizer = make();
+  std::atomic<bool> cancel{false};
+  JobEvents events;
+  events.on_progress = [&](const IterationReport& report) {
+    if (report.iteration == 2) cancel = true;
+  };
+  const auto out = dir_.file("out.png");
+  const auto interrupted = stylizer.run(job(out), events, &cancel);
+  EXPECT_TRUE(interrupted.transfer.cancelled);
+  EXPECT_TRUE(interrupted.written);
+  EXPECT_TRUE(fs::exists(out)) << "the best image so far is written";
+  EXPECT_FALSE(output_is_complete(out)) << "but not counted as done";
+  const auto finished = stylizer.run(job(out));
+  EXPECT_FALSE(finished.transfer.cancelled);
+  EXPECT_TRUE(output_is_complete(out));
+}
+
+TEST_F(StylizerTest, refuses_an_output_that_is_one_of_its_inputs) {
+  Stylizer stylizer = make();
+  const auto photo = dir_.file("photo.png");
+  const auto before = fs::last_write_time(photo);
+  EXPECT_ERROR_MSG(stylizer.run(job(photo)), ConfigError,
+                   "output '" + photo + "' is the input '" + photo +
+                       "': refusing to overwrite an input (choose another output name)");
+  // Another spelling of the same file.
+  const auto spelled = (dir_.path() / "." / ".." / dir_.path().filename() / "style.png").string();
+  EXPECT_ERROR_MSG(stylizer.run(job(spelled)), ConfigError,
+                   "output '" + spelled + "' is the input '" + dir_.file("style.png") +
+                       "': refusing to overwrite an input (choose another output name)");
+  EXPECT_EQ(fs::last_write_time(photo), before);
+}
+
+TEST_F(StylizerTest, memory_is_checked_from_the_header_before_decoding) {
+  // A PNG header claiming 12000x9000 px over no pixel data: decoding it would fail (exit 3), so
+  // a memory error proves the check came first.
+  std::vector<std::uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+                                   'I',  'H', 'D', 'R', 0, 0, 0x2e, 0xe0, 0, 0, 0x23, 0x28,
+                                   8,    2,   0,   0,   0, 0, 0, 0, 0};
+  std::ofstream(dir_.file("huge.png"), std::ios::binary)
+      .write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
+  config_.size_px = 12000;
+  config_.max_memory_bytes = 1ULL << 30U;
+  Stylizer stylizer = make();
+  StylizeJob huge = job(dir_.file("out.png"));
+  huge.content_path = dir_.file("huge.png");
+  try {
+    stylizer.run(huge);
+    FAIL() << "no error";
+  } catch (const MemoryError& e) {
+    EXPECT_NE(std::string(e.what()).find("for 12000x9000 px exceeds the 1.00 GiB of --max-memory"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir_.file("out.png")));
+}
+
+TEST_F(StylizerTest, the_output_carries_the_photos_colour_profile_and_the_settings) {
+  // A photo with an ICC profile (any bytes will do: stylize copies, it does not interpret).
+  const auto profile = test::test_icc_profile(3000);
+  auto bytes = read_file_bytes(dir_.file("photo.png"));
+  add_image_metadata(bytes, {"", profile});
+  std::ofstream(dir_.file("tagged.png"), std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  Stylizer stylizer = make();
+  for (const auto* name : {"out.png", "out.jpg"}) {
+    StylizeJob tagged = job(dir_.file(name));
+    tagged.content_path = dir_.file("tagged.png");
+    tagged.settings = R"({"args":["-n","4"]})";
+    stylizer.run(tagged);
+    const auto metadata = read_image_metadata(read_file_bytes(dir_.file(name)));
+    EXPECT_EQ(metadata.icc_profile, profile) << name;
+    EXPECT_EQ(metadata.settings, tagged.settings) << name;
+    // ... and the file still decodes.
+    EXPECT_EQ(read_image(dir_.file(name), 0).rgb01.size(3), 32) << name;
+  }
+}
+
+}  // namespace
+}  // namespace stylize
