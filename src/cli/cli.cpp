@@ -4,7 +4,6 @@
 #include "inspect.hpp"
 #include "interrupt.hpp"
 #include "progress.hpp"
-#include "tensor_heap.hpp"
 
 #include <stylize/device.hpp>
 #include <stylize/errors.hpp>
@@ -14,7 +13,6 @@
 #include <fmt/format.h>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/ostream_sink.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -463,21 +461,16 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   }
 }
 
-void tune_heap() {
-  const char* mode = std::getenv("STYLIZE_MALLOC");
-  if (mode != nullptr && std::string(mode) == "default") return;
-  // glibc serves blocks above a threshold that adapts upwards to 32 MiB from their own
-  // mappings, and smaller ones from its heap, which blocks of many sizes fragment. A fixed
-  // 1 MiB threshold gives every large block its own mapping, returned whole when freed (images,
-  // OpenCV buffers).
-  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kTensorMappingMinBytes));
-  // Tensors from 1 MiB up come from the tensor arena instead, through torch's allocator hook
-  // (tensor_heap.hpp).
-  install_tensor_heap();
-}
-
 int run_main(int argc, char** argv) {
-  tune_heap();
+  // OpenMP threads (torch's, oneDNN's, OpenBLAS's) spin while they wait for work: two stylize
+  // processes on the same cores then spend their time spinning against each other (a shard per
+  // core, a shared CI runner). libgomp reads OMP_WAIT_POLICY as it loads, before main: so
+  // stylize sets it to passive and starts itself again, once (docs/performance.md, "Running
+  // beside other jobs"). A user's own setting stands.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    ::setenv("OMP_WAIT_POLICY", "passive", 1);
+    ::execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
+  }
   std::vector<std::string> args(argv + 1, argv + argc);
   return run(args, std::cout, std::cerr, ::isatty(STDERR_FILENO) == 1);
 }

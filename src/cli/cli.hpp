@@ -22,12 +22,6 @@ enum ExitCode : int {
   // 130 / 143: interrupted by SIGINT / SIGTERM (128 + signal); the best image so far was written
 };
 
-/// Sets the process's heap policy (docs/performance.md, "Allocator"): glibc maps blocks from
-/// 1 MiB up on their own, and torch's CPU tensors come from the tensor heap (tensor_heap.hpp).
-/// Does nothing when the environment has STYLIZE_MALLOC=default. run_main calls it first,
-/// before anything is allocated.
-void tune_heap();
-
 /// The model file to use: --model, else $STYLIZE_MODEL, else ./models/vgg19.pt, else
 /// <directory of the executable>/../models/vgg19.pt, else
 /// <directory of the executable>/../share/stylize/vgg19.pt. Returns the first that exists, or the

@@ -2,6 +2,7 @@
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -12,7 +13,7 @@
 #include <cstring>
 #include <new>
 
-namespace stylize::cli {
+namespace stylize::heap {
 namespace {
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
@@ -150,7 +151,7 @@ struct alignas(64) BlockHeader {
 
 constexpr std::size_t kPageBytes = 4096;
 
-/// README "Performance", the heap. Tensors from kTensorMappingMinBytes up come from the arena
+/// docs/performance.md, "Allocator". Tensors from kTensorMappingMinBytes up come from the arena
 /// (one per process, reserving as much address space as the machine has memory, at most half of
 /// an address-space limit); the rare one
 /// it cannot hold gets a mapping of its own, unmapped when it dies; smaller ones come from
@@ -232,12 +233,18 @@ class TensorHeap final : public c10::Allocator {
 
 void release_kept_tensor_mappings() { TensorHeap::instance().arena().release_free_pages(); }
 
-void install_tensor_heap() {
+bool tensor_heap_owns(const void* data) { return TensorHeap::instance().arena().owns(data); }
+
+void install_process_heap() {
   const char* mode = std::getenv("STYLIZE_MALLOC");
   if (mode != nullptr && std::strcmp(mode, "default") == 0) return;
+  // glibc serves blocks above a threshold that adapts upwards to 32 MiB from their own mappings,
+  // and smaller ones from its heap, which blocks of many sizes fragment: a fixed threshold gives
+  // every large block its own mapping.
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kTensorMappingMinBytes));
   // Priority above torch's default allocator (0), so later registrations of the default do not
   // displace it.
   c10::SetCPUAllocator(&TensorHeap::instance(), /*priority=*/1);
 }
 
-}  // namespace stylize::cli
+}  // namespace stylize::heap

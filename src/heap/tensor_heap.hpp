@@ -7,9 +7,9 @@
 #include <unordered_map>
 #include <utility>
 
-namespace stylize::cli {
+namespace stylize::heap {
 
-/// Tensors from this size up come from the tensor arena (README "Performance", the heap).
+/// Tensors from this size up come from the tensor arena (docs/performance.md, "Allocator").
 inline constexpr std::size_t kTensorMappingMinBytes = std::size_t{1} << 20U;
 /// Arena blocks are whole multiples of this (and aligned to it).
 inline constexpr std::size_t kArenaGranuleBytes = std::size_t{64} << 10U;
@@ -64,17 +64,21 @@ class TensorArena {
   std::unordered_map<std::size_t, std::size_t> live_;         ///< offset -> bytes
 };
 
-/// Makes torch's CPU tensors from kTensorMappingMinBytes up come from a TensorArena that
-/// reserves as much address space as the machine has memory, at most half of an address-space
-/// limit (ulimit -v) (tensors that do not fit get a
-/// mapping of their own, returned when they die); smaller ones come from glibc's heap.
-/// Process-wide, so the CLI calls it once at start-up (run_main), before any tensor exists; the
-/// engine library never does. STYLIZE_MALLOC=default in the environment skips it (for
-/// comparisons).
-void install_tensor_heap();
+/// The process's heap policy, set by each executable's main() before any tensor exists (the
+/// engine library never does): torch's CPU tensors from kTensorMappingMinBytes up come from a
+/// TensorArena that reserves as much address space as the machine has memory, at most half of
+/// an address-space limit (ulimit -v) (tensors that do not fit get a mapping of their own,
+/// returned when they die); smaller ones come from glibc's heap, whose other blocks from 1 MiB
+/// up get mappings of their own (returned whole when freed: images, OpenCV buffers).
+/// STYLIZE_MALLOC=default in the environment leaves glibc's and torch's defaults (for
+/// comparisons); this is the one place that reads it.
+void install_process_heap();
+
+/// Whether data lies in the process heap's arena.
+bool tensor_heap_owns(const void* data);
 
 /// Gives the pages of the arena's free blocks back to the system (for tests; the CLI never
 /// needs it).
 void release_kept_tensor_mappings();
 
-}  // namespace stylize::cli
+}  // namespace stylize::heap
