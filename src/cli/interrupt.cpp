@@ -10,6 +10,8 @@ namespace {
 // mutable state, confined to this file and to the lifetime of an InterruptGuard.
 std::atomic<bool> g_interrupted{false};
 std::atomic<int> g_signal{0};
+/// stderr as it was when the guard was made: image decoding points fd 2 elsewhere for a moment.
+std::atomic<int> g_stderr{STDERR_FILENO};
 struct sigaction g_previous_int {};
 struct sigaction g_previous_term {};
 
@@ -17,7 +19,7 @@ extern "C" void on_signal(int signal_number) {
   if (g_interrupted.exchange(true)) {  // second signal: leave now, saying so (write() is safe)
     static const char kMessage[] =
         "stylize: interrupted twice: exiting at once, nothing more written\n";
-    const auto ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    const auto ignored = ::write(g_stderr.load(), kMessage, sizeof kMessage - 1);
     static_cast<void>(ignored);
     _exit(128 + signal_number);
   }
@@ -29,6 +31,8 @@ extern "C" void on_signal(int signal_number) {
 InterruptGuard::InterruptGuard() {
   g_interrupted = false;
   g_signal = 0;
+  const int saved = ::dup(STDERR_FILENO);
+  g_stderr = saved >= 0 ? saved : STDERR_FILENO;
   struct sigaction action {};
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);
@@ -39,6 +43,8 @@ InterruptGuard::InterruptGuard() {
 InterruptGuard::~InterruptGuard() {
   sigaction(SIGINT, &g_previous_int, nullptr);
   sigaction(SIGTERM, &g_previous_term, nullptr);
+  const int saved = g_stderr.exchange(STDERR_FILENO);
+  if (saved != STDERR_FILENO) ::close(saved);
 }
 
 const std::atomic<bool>& InterruptGuard::flag() const { return g_interrupted; }

@@ -306,7 +306,12 @@ std::string job_settings(const std::vector<std::string>& args, const std::string
   std::vector<std::string> kept;
   auto listed = [](const std::vector<std::string>& names, const std::string& arg) {
     for (const auto& name : names) {
-      if (arg == name || arg.rfind(name + "=", 0) == 0) return true;
+      // --name, --name=value, and for one-letter names the value attached (-cphoto.jpg)
+      const bool short_name = name.size() == 2;
+      if (arg == name || arg.rfind(name + "=", 0) == 0 ||
+          (short_name && arg.rfind(name, 0) == 0)) {
+        return true;
+      }
     }
     return false;
   };
@@ -314,7 +319,9 @@ std::string job_settings(const std::vector<std::string>& args, const std::string
     if (listed(kJobFlags, args[i])) continue;
     if (listed(kJobValueOptions, args[i])) {
       // "-c a.jpg b.jpg" takes every value up to the next option
-      if (args[i].find('=') == std::string::npos) {
+      const bool value_attached = args[i].find('=') != std::string::npos ||
+                                  (args[i].size() > 2 && args[i][1] != '-');
+      if (!value_attached) {
         while (i + 1 < args.size() && (args[i + 1].empty() || args[i + 1][0] != '-')) ++i;
       }
       continue;

@@ -91,12 +91,11 @@ ImageMetadata read_png(const Bytes& bytes) {
     const std::uint8_t* data = &bytes[i + 8];
     const auto* end = data + length;
     const auto* nul = std::find(data, end, std::uint8_t{0});
-    if (type == "iCCP" && nul + 2 <= end) {  // name, NUL, method 0, zlib stream
+    if (type == "iCCP" && end - nul >= 2) {  // name, NUL, method 0, zlib stream
       if (auto profile = inflate_all(nul + 2, static_cast<std::size_t>(end - nul - 2))) {
         metadata.icc_profile = std::move(*profile);
       }
-    } else if (type == "iTXt" && nul != end &&
-               std::string(data, nul) == kSettingsKey) {
+    } else if (type == "iTXt" && end - nul >= 3 && std::string(data, nul) == kSettingsKey) {
       // keyword NUL, compression flag 0, method, language NUL, translated keyword NUL, text
       const auto* p = nul + 3;
       for (int fields = 0; fields < 2 && p < end; ++p) {
@@ -113,7 +112,9 @@ ImageMetadata read_png(const Bytes& bytes) {
 
 ImageMetadata read_jpeg(const Bytes& bytes) {
   ImageMetadata metadata;
-  std::vector<Bytes> icc_parts;
+  std::vector<Bytes> icc_parts;  ///< by sequence number - 1
+  std::size_t icc_count = 0;     ///< as every part states it; a disagreement drops the profile
+  bool icc_consistent = true;
   std::size_t i = 2;
   while (i + 4 <= bytes.size() && bytes[i] == 0xFF) {
     const std::uint8_t marker = bytes[i + 1];
@@ -125,16 +126,26 @@ ImageMetadata read_jpeg(const Bytes& bytes) {
     if (marker == kJpegApp2 && size > sizeof kIccTag + 2 &&
         std::memcmp(data, kIccTag, sizeof kIccTag) == 0) {
       const std::size_t sequence = data[sizeof kIccTag];
-      if (icc_parts.size() < sequence) icc_parts.resize(sequence);
-      if (sequence >= 1) icc_parts[sequence - 1].assign(data + sizeof kIccTag + 2, data + size);
+      const std::size_t count = data[sizeof kIccTag + 1];
+      icc_consistent = icc_consistent && sequence >= 1 && sequence <= count &&
+                       (icc_count == 0 || icc_count == count);
+      icc_count = count;
+      if (icc_consistent) {
+        icc_parts.resize(count);
+        icc_parts[sequence - 1].assign(data + sizeof kIccTag + 2, data + size);
+      }
     } else if (marker == kJpegComment && size >= std::strlen(kJpegCommentTag) &&
                std::memcmp(data, kJpegCommentTag, std::strlen(kJpegCommentTag)) == 0) {
       metadata.settings.assign(data + std::strlen(kJpegCommentTag), data + size);
     }
     i += 2 + length;
   }
+  // Only a profile with every part from 1 to the count: a gap would give a corrupt one.
+  const bool complete = icc_consistent && !icc_parts.empty() &&
+                        std::none_of(icc_parts.begin(), icc_parts.end(),
+                                     [](const Bytes& part) { return part.empty(); });
   for (const auto& part : icc_parts) {
-    metadata.icc_profile.insert(metadata.icc_profile.end(), part.begin(), part.end());
+    if (complete) metadata.icc_profile.insert(metadata.icc_profile.end(), part.begin(), part.end());
   }
   return metadata;
 }

@@ -7,9 +7,10 @@
 namespace stylize {
 namespace {
 
-/// torch's L-BFGS. One step() runs many quasi-Newton steps; the strong-Wolfe line search keeps
-/// the loss monotone (without it L-BFGS starts slowly and can spike), and the line search's last
-/// evaluation is reused by the next step instead of being repeated.
+/// torch's L-BFGS. One step() runs many quasi-Newton steps (each reusing the line search's last
+/// evaluation); the strong-Wolfe line search keeps the loss monotone (without it L-BFGS starts
+/// slowly and can spike). Every step() call begins with one evaluation of its own, so the
+/// first-step rule's separate first call costs one evaluation more.
 class Lbfgs final : public PixelOptimizer {
  public:
   Lbfgs(const at::Tensor& image, const OptimizerSettings& settings)

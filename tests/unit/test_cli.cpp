@@ -102,6 +102,18 @@ TEST(cli_parse_test, help_shows_the_engine_defaults_of_enum_options) {
   EXPECT_LT(help.find("Optimisation:"), help.find("Batch:"));
 }
 
+TEST(cli_parse_test, job_settings_name_the_jobs_own_inputs_and_output) {
+  const auto settings = nlohmann::json::parse(job_settings(
+      {"-cphotos/", "--style=a.jpg", "-s", "b.jpg", "c.jpg", "--output-dir", "out",
+       "--style-weight", "7", "--skip-existing", "--seed=3"},
+      "photos/x.png", {"b.jpg"}, "out/x_b.png", 42, "m.pt"));
+  EXPECT_EQ(settings["args"].get<std::vector<std::string>>(),
+            (std::vector<std::string>{"--style-weight", "7", "-c", "photos/x.png", "-s", "b.jpg",
+                                      "-o", "out/x_b.png", "--seed", "42"}));
+  EXPECT_EQ(settings["seed"], 42);
+  EXPECT_EQ(settings["model"], "m.pt");
+}
+
 TEST(cli_parse_test, the_default_init_is_the_warm_start_unless_colours_are_preserved) {
   auto init_of = [](std::vector<std::string> args) {
     const auto config = parse_args(std::move(args)).options.config;

@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -306,12 +308,21 @@ TEST(image_io_test, stale_temporaries_of_a_killed_writer_are_removed) {
   const pid_t child = ::fork();
   if (child == 0) ::_exit(0);
   ::waitpid(child, nullptr, 0);
-  const auto stale = dir.file(".out.png.tmp-" + std::to_string(child) + "-123");
-  const auto live = dir.file(".out.png.tmp-" + std::to_string(::getpid()) + "-456");
+  char host_buffer[256] = {};
+  ASSERT_EQ(::gethostname(host_buffer, sizeof host_buffer - 1), 0);
+  const std::string host(host_buffer);
+  const auto stale = dir.file(".out.png.tmp-" + host + "-" + std::to_string(child) + "-123");
+  const auto young = dir.file(".b.png.tmp-" + host + "-" + std::to_string(child) + "-124");
+  const auto elsewhere = dir.file(".c.png.tmp-other.host-" + std::to_string(child) + "-125");
+  const auto live = dir.file(".out.png.tmp-" + host + "-" + std::to_string(::getpid()) + "-456");
   const auto other = dir.file(".notes.txt");
-  for (const auto& path : {stale, live, other}) std::ofstream(path) << "partial";
+  for (const auto& path : {stale, young, elsewhere, live, other}) std::ofstream(path) << "partial";
+  const auto hour_ago = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  for (const auto& path : {stale, elsewhere, live, other}) fs::last_write_time(path, hour_ago);
   check_output_writable(dir.file("out.png"));
   EXPECT_FALSE(fs::exists(stale)) << "its writer is gone";
+  EXPECT_TRUE(fs::exists(young)) << "too recent to tell from a writer in another PID namespace";
+  EXPECT_TRUE(fs::exists(elsewhere)) << "another host's writer cannot be asked";
   EXPECT_TRUE(fs::exists(live)) << "its writer (this process) still runs";
   EXPECT_TRUE(fs::exists(other)) << "not a temporary of stylize's";
   // save_image leaves none of its own.
@@ -320,7 +331,7 @@ TEST(image_io_test, stale_temporaries_of_a_killed_writer_are_removed) {
   for (const auto& entry : fs::directory_iterator(dir.path())) {
     temporaries += entry.path().filename().string().find(".tmp-") != std::string::npos ? 1 : 0;
   }
-  EXPECT_EQ(temporaries, 1U) << "only the live writer's";
+  EXPECT_EQ(temporaries, 3U) << "the young one's, the other host's, the live writer's";
 }
 
 TEST(image_io_test, decoder_warnings_are_kept_off_stderr) {
@@ -364,6 +375,14 @@ TEST(image_io_test, metadata_round_trips_through_png_and_jpeg) {
     const auto messages = decode_image(bytes, name, 0).decoder_messages;
     EXPECT_TRUE(messages.empty()) << name << ": " << (messages.empty() ? "" : messages[0]);
   }
+  // A JPEG whose ICC parts disagree on their count (as a damaged or hostile file may): no
+  // profile rather than a corrupt one.
+  auto bytes = read_file_bytes(dir.file("a.jpg"));
+  const std::string tag("ICC_PROFILE", 12);  // with its NUL
+  const auto at = std::search(bytes.begin(), bytes.end(), tag.begin(), tag.end());
+  ASSERT_NE(at, bytes.end());
+  *(at + 13) = 3;  // the first part claims three parts; the second says two
+  EXPECT_TRUE(read_image_metadata(bytes).icc_profile.empty());
   save_image(at::rand({1, 3, 10, 12}), dir.file("plain.png"));
   EXPECT_TRUE(read_image_metadata(read_file_bytes(dir.file("plain.png"))).settings.empty());
 }
