@@ -1,5 +1,5 @@
 #!/bin/bash
-# The device check of issue 5, as one short prepared script for a lent GPU machine (which has
+# The device check, as one short prepared script for a lent GPU machine (which has
 # PyTorch, CMake and ninja, but none of our Debian packages and no network):
 #   1. builds the engine alone (STYLIZE_ENGINE_ONLY: LibTorch is all it needs) against this
 #      machine's PyTorch, and exports a random-init VGG-19 with that PyTorch;
