@@ -20,6 +20,31 @@ const char* const kExportHint = "make one with scripts/export_vgg19.py";
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+/// fp16's smallest normal number is 6e-5: the input gradients of a half-precision network, about
+/// 1e-5 here, would lose most of their bits. Gradients are therefore multiplied by this factor
+/// where they enter the network (its outputs) and divided by it where they leave (its input),
+/// as mixed-precision training's loss scaling does; bf16 has fp32's range and needs none.
+constexpr double kHalfGradientScale = 1024.0;
+
+/// Identity forward; the backward pass multiplies the gradient by factor.
+class ScaleGradient : public torch::autograd::Function<ScaleGradient> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                            double factor) {
+    ctx->saved_data["factor"] = factor;
+    return x.view_as(x);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    return {grads[0] * ctx->saved_data["factor"].toDouble(), at::Tensor()};
+  }
+};
+
+/// x, with its gradient scaled by factor when it needs one (a tensor that wants a gradient).
+at::Tensor scale_gradient(const at::Tensor& x, double factor) {
+  return x.requires_grad() ? ScaleGradient::apply(x, factor) : x;
+}
+
 }  // namespace
 
 enum class LayerKind { kConv, kRelu, kPool };
@@ -227,7 +252,10 @@ void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>&
                           const LayerCallback& on_layer) {
   if (layer_indices.empty()) return;
   const int last = *std::max_element(layer_indices.begin(), layer_indices.end());
-  auto x = impl_->module.run_method("preprocess", image_rgb01).toTensor().to(impl_->compute_dtype);
+  const bool half = impl_->compute_dtype == at::kHalf;
+  const auto preprocessed = impl_->module.run_method("preprocess", image_rgb01).toTensor();
+  auto x = (half ? scale_gradient(preprocessed, 1.0 / kHalfGradientScale) : preprocessed)
+               .to(impl_->compute_dtype);
   // The layers run as ATen ops rather than through the TorchScript interpreter. A ReLU after a
   // convolution runs in place when the convolution's own output is not requested: the
   // convolution's backward pass (weights frozen) needs only its input, so this drops one
@@ -277,7 +305,8 @@ void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>&
     }
     for (std::size_t j = 0; j < layer_indices.size(); ++j) {
       if (layer_indices[j] != i) continue;
-      auto next = on_layer(j, x.to(at::kFloat));  // no copy when fp32
+      const auto features = x.to(at::kFloat);  // no copy when fp32
+      auto next = on_layer(j, half ? scale_gradient(features, kHalfGradientScale) : features);
       if (next.defined() && impl_->compute_dtype == at::kFloat) x = std::move(next);
     }
   }
