@@ -572,6 +572,24 @@ TEST(StyleTransferRealWeights, RealWeights_result_moves_towards_the_style) {
   EXPECT_GT((result.image_rgb01 - content).abs().mean().item<float>(), 0.02F);
 }
 
+TEST_F(StyleTransferTest, says_so_when_no_step_lowers_the_loss) {
+  // All weights zero: the loss is 0 everywhere, so no step can lower it.
+  config_.content_weight = 0.0;
+  config_.style_weight = 0.0;
+  config_.tv_weight = 0.0;
+  config_.iterations = 3;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  const auto result = transfer.run(content_, targets, config_);
+  ASSERT_FALSE(result.notices.empty());
+  EXPECT_EQ(result.notices.back(),
+            "no step lowered the loss below the start image's in 3 iterations: the result is the "
+            "start image (is the learning rate too large?)");
+  // An ordinary run says nothing of the kind.
+  config_.style_weight = 20.0;
+  EXPECT_TRUE(transfer.run(content_, targets, config_).notices.empty());
+}
+
 TEST_F(StyleTransferTest, style_targets_hold_only_what_their_loss_needs) {
   const auto transfer = engine();
   const auto gram = transfer.compute_style_targets({style_}, {}, StyleLossKind::kGram);
