@@ -51,6 +51,10 @@ struct JobResult {
   bool written = false;  ///< false only when cancelled before the first iteration finished
 };
 
+/// The files a job reads: its content, its styles, the model and the config's init image.
+std::vector<std::string> job_inputs(const StylizeJob& job, const StyleConfig& config,
+                                    const std::string& model_path);
+
 /// Throws ConfigError when output is one of the existing files inputs (compared as files: the
 /// same device and inode, whatever the spelling), so a run never overwrites its own input.
 void check_output_is_not_an_input(const std::string& output,

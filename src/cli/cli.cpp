@@ -91,10 +91,7 @@ WorkPlan plan_work(const CliOptions& o) {
   // Never an input as an output: checked for every job before any work starts.
   const std::string model = find_model(o.model_path, nullptr);
   for (const auto& job : plan.jobs) {
-    std::vector<std::string> inputs = job.styles;
-    inputs.push_back(job.content);
-    inputs.push_back(model);
-    if (o.config.init == InitKind::kImage) inputs.push_back(o.config.init_path);
+    auto inputs = job_inputs({job.content, job.styles, job.output, ""}, o.config, model);
     if (!o.settings_from.empty()) inputs.push_back(o.settings_from);
     check_output_is_not_an_input(job.output, inputs);
   }
@@ -227,7 +224,7 @@ JobRecord run_job(Session& session, const Job& job, const std::string& label) {
 
 /// Runs the jobs in order; returns the exit code. A job's input, output or memory failure is
 /// reported and the batch goes on; an interrupt stops it after the job it interrupted.
-int run_jobs(Session& session, const WorkPlan& work, double& seconds_out) {
+int run_jobs(Session& session, const WorkPlan& work) {
   const auto run_start = std::chrono::steady_clock::now();
   const auto& jobs = work.jobs;
   const bool batch = jobs.size() + work.skipped.size() > 1;
@@ -259,7 +256,6 @@ int run_jobs(Session& session, const WorkPlan& work, double& seconds_out) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
-  seconds_out = seconds;
   if (batch) {
     const auto summary = fmt::format(
         "{} done, {} failed, {} skipped in {}{}", done, failure_codes.size(), work.skipped.size(),
@@ -366,8 +362,7 @@ int make_images(const ParsedArgs& parsed, const WorkPlan& work, VggFeatures mode
   const InterruptGuard interrupt;
   Session session{o,   parsed.effective_args, config.seed, stylizer, device, log, err,
                   err_is_terminal, json.get(), interrupt};
-  double seconds = 0.0;
-  return run_jobs(session, work, seconds);
+  return run_jobs(session, work);
 }
 
 int run_parsed(const ParsedArgs& parsed, std::ostream& out, std::ostream& err,

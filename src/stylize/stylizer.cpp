@@ -51,6 +51,15 @@ void check_output_is_not_an_input(const std::string& output,
   }
 }
 
+std::vector<std::string> job_inputs(const StylizeJob& job, const StyleConfig& config,
+                                    const std::string& model_path) {
+  std::vector<std::string> inputs = job.style_paths;
+  inputs.push_back(job.content_path);
+  inputs.push_back(model_path);
+  if (config.init == InitKind::kImage) inputs.push_back(config.init_path);
+  return inputs;
+}
+
 bool output_is_complete(const std::string& output) {
   std::error_code ec;
   return fs::exists(output, ec) && !fs::exists(interrupted_mark(output), ec);
@@ -197,11 +206,7 @@ JobResult Stylizer::optimise(const StylizeJob& job, const Image& content_image,
 
 JobResult Stylizer::run(const StylizeJob& job, const JobEvents& events,
                         const std::atomic<bool>* cancel) {
-  std::vector<std::string> inputs = job.style_paths;
-  inputs.push_back(job.content_path);
-  inputs.push_back(model_.path());
-  if (config_.init == InitKind::kImage) inputs.push_back(config_.init_path);
-  check_output_is_not_an_input(job.output_path, inputs);
+  check_output_is_not_an_input(job.output_path, job_inputs(job, config_, model_.path()));
   check_output_writable(job.output_path);
   // The memory check needs only the header: nothing large is decoded before it passes.
   const auto bytes = read_file_bytes(job.content_path);
