@@ -35,7 +35,6 @@ void derive_statistics(StyleTargets& targets) {
       }
     }
   }
-  if (targets.loss == StyleLossKind::kGram) targets.means.clear();
 }
 
 }  // namespace
@@ -53,17 +52,22 @@ StyleTargets compute_style_targets(VggFeatures& model, const LayerPlan& plan,
   for (const auto& layer : plan.style) indices.push_back(layer.index);
   StyleTargets targets;
   targets.loss = loss;
+  const bool needs_means = loss != StyleLossKind::kGram;
   for (std::size_t s = 0; s < styles_rgb01.size(); ++s) {
     const auto features = model.extract(styles_rgb01[s].to(device), indices);
     const double share = weights[s] / sum;
     for (std::size_t l = 0; l < features.size(); ++l) {
       auto gram = gram_matrix(features[l]) * share;
-      auto mean = channel_mean(features[l]) * share;
       if (s == 0) {
         targets.grams.push_back(gram);
-        targets.means.push_back(mean);
       } else {
         targets.grams[l] += gram;
+      }
+      if (!needs_means) continue;
+      auto mean = channel_mean(features[l]) * share;
+      if (s == 0) {
+        targets.means.push_back(mean);
+      } else {
         targets.means[l] += mean;
       }
     }
