@@ -58,6 +58,7 @@ inline constexpr int kMaxIterations = 1'000'000;
 inline constexpr int kMaxLbfgsHistory = 1000;
 inline constexpr double kMaxLearningRate = 1000.0;
 inline constexpr double kMaxLossWeight = 1e9;
+inline constexpr double kDefaultMaskFeatherPx = 8.0;
 /// --measure compares images at this longest side, whatever size made them.
 inline constexpr int kDefaultMeasureSizePx = 512;
 
@@ -110,6 +111,9 @@ struct StyleConfig {
   /// A job whose estimate exceeds the budget runs at the largest size that fits instead of
   /// failing.
   bool fit_memory = false;
+  /// Width in px of the soft edge between the stylized region of a job's mask (StylizeJob::
+  /// mask_path) and the photo kept outside it (feather_mask).
+  double mask_feather_px = kDefaultMaskFeatherPx;
 
   [[nodiscard]] double effective_learning_rate() const {
     return learning_rate.value_or(optimizer == OptimizerKind::kAdam ? kDefaultAdamLearningRate

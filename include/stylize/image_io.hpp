@@ -65,6 +65,14 @@ at::Tensor load_image_rgb01(const std::string& path, int max_side_px);
 /// As load_image_rgb01, but resized to exactly width_px x height_px (used for --init PATH).
 at::Tensor load_image_rgb01_exact(const std::string& path, int width_px, int height_px);
 
+/// A mask file (any format read_image reads) as weights [1,1,height_px,width_px] in [0,1]: its
+/// alpha channel when not opaque everywhere, else its luminance (mask_weights), resized by
+/// resize_mask. *aspect_differs_out, when given, is set when the file's aspect ratio differs
+/// from width_px:height_px by more than 1 %. Throws InputError as read_image does, ConfigError
+/// "mask '<path>' selects nothing" when it is black everywhere.
+at::Tensor read_mask(const std::string& path, int width_px, int height_px,
+                     bool* aspect_differs_out = nullptr);
+
 /// Throws OutputError when path cannot be written: unknown or unsupported extension, missing
 /// parent directory, a directory at that path, or a directory that refuses new files. Creates
 /// nothing that outlives the call.

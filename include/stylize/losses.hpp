@@ -31,6 +31,18 @@ at::Tensor relative_mse(const at::Tensor& x, const at::Tensor& target,
 /// Channel means of features [N,C,H,W]: [N,C].
 at::Tensor channel_mean(const at::Tensor& features);
 
+/// The Gram matrix and channel means of features [N,C,H,W] over a weighted region (the guided
+/// Gram matrix of Gatys et al. 2017, "Controlling Perceptual Factors", normalised by the region's
+/// area): gram = sum_p w_p F_p F_p^T / sum_p w_p, mean = sum_p w_p F_p / sum_p w_p, with weights
+/// [1,1,H,W] in [0,1] at the features' size. Weights of one give gram_matrix and channel_mean.
+/// The mean is computed only when with_mean is set (undefined otherwise).
+struct WeightedStatistics {
+  at::Tensor gram;
+  at::Tensor mean;
+};
+WeightedStatistics weighted_statistics(const at::Tensor& features, const at::Tensor& weights,
+                                       bool with_mean);
+
 /// Covariance [N,C,C] from the second-moment matrix gram_matrix(F) and the channel means:
 /// G - mu mu^T.
 at::Tensor covariance(const at::Tensor& gram, const at::Tensor& mean);

@@ -31,6 +31,20 @@ struct LossTerms {
                                       bool* grad_finite = nullptr) const;
 };
 
+/// One set of style targets and where in the image they apply (spatial control, Gatys et al.
+/// 2017): its loss at each style layer compares the guided statistics of the region (the
+/// features weighted by the mask brought to the layer's size, normalised by the region's area)
+/// with the targets, and counts in proportion to the region's area, so every pixel's push is
+/// its mask value x weight whatever the region's size. Pixels no guide covers feel only the
+/// content and TV losses.
+struct StyleGuide {
+  const StyleTargets* targets = nullptr;
+  /// Weights [1,1,H,W] in [0,1], any size (resized to the image, then to each layer, by
+  /// resize_mask); undefined: 1 everywhere.
+  at::Tensor mask01;
+  double weight = 1.0;  ///< multiplies this guide's style loss
+};
+
 /// Gatys et al.'s objective for one content image at one size: content_weight x the relative
 /// feature error at the content layers + style_weight x the style layers' losses + tv_weight x
 /// total variation. The content targets are computed once, in the constructor; model and
@@ -39,6 +53,9 @@ class Objective {
  public:
   Objective(VggFeatures& model, const LayerPlan& plan, const at::Tensor& content_on_device,
             const StyleTargets& style_targets, const StyleConfig& config);
+  /// The style loss is the sum over guides (each guide's targets must outlive the objective).
+  Objective(VggFeatures& model, const LayerPlan& plan, const at::Tensor& content_on_device,
+            std::vector<StyleGuide> guides, const StyleConfig& config);
 
   /// The loss terms of image ([1,3,H,W] on the device); differentiable when grad mode is on.
   /// Each layer's loss is built as soon as its layer has run (VggFeatures::extract's callback),
@@ -47,10 +64,18 @@ class Objective {
 
  private:
   [[nodiscard]] at::Tensor loss_input(const at::Tensor& features) const;
+  /// Each masked guide's mask at each style layer's size, and the layer's share in the region.
+  void prepare_masks(const at::Tensor& content_on_device);
+  /// Style layer i's loss summed over the guides, from its features.
+  [[nodiscard]] at::Tensor guided_style_loss(const at::Tensor& features, std::size_t i) const;
 
   VggFeatures& model_;
   LayerPlan plan_;
-  const StyleTargets& style_targets_;
+  std::vector<StyleGuide> guides_;
+  /// One guide without mask or weight: the plain (and faster) Gram path.
+  bool unguided_ = true;
+  std::vector<std::vector<at::Tensor>> layer_masks_;  ///< [guide][style layer], on the device
+  std::vector<std::vector<double>> layer_areas_;      ///< [guide][style layer]: mean of the mask
   std::vector<int> indices_;  ///< content layers, then style layers
   std::vector<at::Tensor> content_targets_;
   std::vector<at::Tensor> content_mean_squares_;

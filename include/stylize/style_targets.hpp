@@ -30,16 +30,20 @@ struct StyleTargets {
 
 /// The targets of one or more style images ([1,3,H,W] RGB [0,1], any sizes) at the plan's style
 /// layers, blended by blend (normalised to sum 1; empty: equal weights). Computed without
-/// autograd on device. Throws ConfigError when styles is empty.
+/// autograd on device. regions: empty, or per style image a mask [1,1,H,W] (any size; undefined:
+/// the whole image) whose weighted statistics (weighted_statistics) are that style's. Throws
+/// ConfigError when styles is empty.
 StyleTargets compute_style_targets(VggFeatures& model, const LayerPlan& plan,
                                    const c10::Device& device,
                                    const std::vector<at::Tensor>& styles_rgb01,
-                                   const std::vector<double>& blend, StyleLossKind loss);
+                                   const std::vector<double>& blend, StyleLossKind loss,
+                                   const std::vector<at::Tensor>& regions = {});
 
-/// Style layer i's loss (README "Style losses") from its features and their Gram matrix
-/// (gram_matrix(features)). Each kind is 1 to 2 when the features are all zero, so style weights
-/// mean about the same for every kind.
-at::Tensor style_layer_loss(const at::Tensor& features, const at::Tensor& gram,
+/// Style layer i's loss (README "Style losses") from the Gram matrix of its features
+/// (gram_matrix or weighted_statistics) and, for mean-cov and w2, their channel means (unused,
+/// and may be undefined, for gram). Each kind is 1 to 2 when the features are all zero, so style
+/// weights mean about the same for every kind.
+at::Tensor style_layer_loss(const at::Tensor& gram, const at::Tensor& mean,
                             const StyleTargets& targets, std::size_t i);
 
 }  // namespace stylize

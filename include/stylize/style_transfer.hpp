@@ -81,9 +81,15 @@ class StyleTransfer {
                           const StyleConfig& config, const at::Tensor& init_rgb01 = {},
                           const ProgressCallback& on_progress = {},
                           const std::atomic<bool>* cancel = nullptr) const;
+  /// As above, with the style loss summed over guides: styles confined to regions (masks).
+  StyleTransferResult run(const at::Tensor& content_rgb01, const std::vector<StyleGuide>& guides,
+                          const StyleConfig& config, const at::Tensor& init_rgb01 = {},
+                          const ProgressCallback& on_progress = {},
+                          const std::atomic<bool>* cancel = nullptr) const;
 
-  /// Style targets for a style side in px (style_side_px of each scale); the caller may cache.
-  using TargetsForSide = std::function<const StyleTargets&(int style_side_px)>;
+  /// The style guides for a style side in px (style_side_px of each scale): their targets at
+  /// that side (the caller may cache them) and their masks at any size.
+  using GuidesForSide = std::function<std::vector<StyleGuide>(int style_side_px)>;
 
   /// Coarse-to-fine (Gatys et al. 2017): runs `run` at each size of scale_ladder(config), each
   /// scale starting from the previous result upsampled, config.initial_iterations at the first
@@ -92,7 +98,7 @@ class StyleTransfer {
   /// is always at full size (a run cancelled at a coarse scale is upsampled) and its losses are
   /// those of the last scale reached.
   StyleTransferResult run_coarse_to_fine(const at::Tensor& content_rgb01,
-                                         const TargetsForSide& targets_for_side,
+                                         const GuidesForSide& guides_for_side,
                                          const StyleConfig& config,
                                          const at::Tensor& init_rgb01 = {},
                                          const ProgressCallback& on_progress = {},
@@ -102,11 +108,12 @@ class StyleTransfer {
   /// The smallest image side the layer plan accepts: one pixel left after every pooling.
   [[nodiscard]] std::int64_t min_side_px() const;
 
-  StyleTransferResult run_unchecked(const at::Tensor& content_rgb01, const StyleTargets& targets,
+  StyleTransferResult run_unchecked(const at::Tensor& content_rgb01,
+                                    const std::vector<StyleGuide>& guides,
                                     const StyleConfig& config, const at::Tensor& init_rgb01,
                                     const ProgressCallback& on_progress,
                                     const std::atomic<bool>* cancel) const;
-  void check_inputs(const at::Tensor& content_rgb01, const StyleTargets& targets,
+  void check_inputs(const at::Tensor& content_rgb01, const std::vector<StyleGuide>& guides,
                     const StyleConfig& config) const;
 
   VggFeatures& model_;

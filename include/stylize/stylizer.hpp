@@ -20,6 +20,14 @@ struct StylizeJob {
   std::string output_path;
   /// Text stored in the output (PNG, JPEG) under the key "stylize": the settings that made it.
   std::string settings;
+  /// Spatial control (read_mask: white applies, black does not, grey partly). Empty, or one per
+  /// style path: style k applies where its mask is white, each style with targets of its own.
+  std::vector<std::string> style_mask_paths;
+  /// Empty, or one per style path: only this region of painting k makes its targets.
+  std::vector<std::string> style_region_paths;
+  /// Empty, or a mask: stylize only where it is white; outside, the output is the photo (the
+  /// edge feathered over config.mask_feather_px) and the style loss ignores those pixels.
+  std::string mask_path;
 };
 
 /// Something worth telling the user that is not an error.
@@ -51,7 +59,8 @@ struct JobResult {
   bool written = false;  ///< false only when cancelled before the first iteration finished
 };
 
-/// The files a job reads: its content, its styles, the model and the config's init image.
+/// The files a job reads: its content, its styles, its masks, the model and the config's init
+/// image.
 std::vector<std::string> job_inputs(const StylizeJob& job, const StyleConfig& config,
                                     const std::string& model_path);
 
@@ -93,15 +102,37 @@ class Stylizer {
                 const std::atomic<bool>* cancel = nullptr);
 
  private:
+  /// A job's masks at the output's size: one per style (or none) and the region (or undefined).
+  struct JobMasks {
+    std::vector<at::Tensor> styles;
+    at::Tensor region;
+  };
+  JobMasks read_masks(const StylizeJob& job, int width_px, int height_px,
+                      const JobEvents& events) const;
   /// config_ with the size an image of width_px x height_px fits in memory at.
   StyleConfig fit_memory(int width_px, int height_px, const JobEvents& events) const;
   /// read_image, its decoder's warnings passed on as notices.
   Image read_reporting(const std::string& path, int max_side_px, const JobEvents& events) const;
-  const StyleTargets& targets_for(const StylizeJob& job, int style_side,
-                                  const at::Tensor& content, const StyleConfig& config,
-                                  const JobEvents& events);
-  at::Tensor start_image(const StylizeJob& job, const at::Tensor& content,
+  /// The targets of styles (regions: empty, or one mask path each) blended by blend, at a style
+  /// side, cached.
+  const StyleTargets& targets_for(const std::vector<std::string>& styles,
+                                  const std::vector<std::string>& regions,
+                                  const std::vector<double>& blend, int style_side,
+                                  const std::string& content_path, const at::Tensor& content,
+                                  const StyleConfig& config, const JobEvents& events);
+  /// The style guides of job at a style side: one for the blended styles, or one per style
+  /// with its mask when the job has style masks; every mask confined to region (if defined).
+  std::vector<StyleGuide> guides_for(const StylizeJob& job, int style_side,
+                                     const std::vector<at::Tensor>& style_masks,
+                                     const at::Tensor& region, const at::Tensor& content,
+                                     const StyleConfig& config, const JobEvents& events);
+  /// The start image config.init asks for (undefined: StyleTransfer makes it). The style-colours
+  /// start with style masks recolours each region to its own style's palette.
+  at::Tensor start_image(const StylizeJob& job, const at::Tensor& content, const JobMasks& masks,
                          const StyleConfig& config, const JobEvents& events);
+  /// The style images of styles, read once, for their colours.
+  const std::vector<at::Tensor>& palette(const std::vector<std::string>& styles, int side_px,
+                                         const JobEvents& events);
   /// Runs the optimisation of job's content at config, writing snapshots beside the output.
   JobResult optimise(const StylizeJob& job, const Image& content, const StyleConfig& config,
                      const JobEvents& events, const std::atomic<bool>* cancel);
@@ -110,9 +141,12 @@ class Stylizer {
   StyleConfig config_;
   c10::Device device_;
   LayerPlan plan_;
-  /// Style targets by (style paths, style side in px, content path in colour-statistics mode):
-  /// computed once, reused by every content image and every run at that scale.
-  std::map<std::tuple<std::vector<std::string>, int, std::string>, StyleTargets> targets_;
+  /// Style targets by (style paths, their region masks, style side in px, content path in
+  /// colour-statistics mode): computed once, reused by every content image and every run at
+  /// that scale.
+  std::map<std::tuple<std::vector<std::string>, std::vector<std::string>, int, std::string>,
+           StyleTargets>
+      targets_;
   /// Style images by style paths for the style-colours start (only their colours are used).
   std::map<std::vector<std::string>, std::vector<at::Tensor>> palettes_;
 };

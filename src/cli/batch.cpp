@@ -110,6 +110,50 @@ std::string format_output_name(const std::string& pattern, const Job& job, int s
   return out;
 }
 
+namespace {
+
+std::string with_content(std::string path, const std::string& content) {
+  const std::string placeholder = "{content}";
+  for (auto at = path.find(placeholder); at != std::string::npos;
+       at = path.find(placeholder, at)) {
+    const auto stem = stem_of(content);
+    path.replace(at, placeholder.size(), stem);
+    at += stem.size();
+  }
+  return path;
+}
+
+/// For each of the job's styles, the entry of per_style at that style's position in styles.
+std::vector<std::string> per_job(const std::vector<std::string>& per_style,
+                                 const std::vector<std::string>& styles, const Job& job) {
+  std::vector<std::string> chosen;
+  if (per_style.empty()) return chosen;
+  for (const auto& style : job.styles) {
+    const auto at = std::find(styles.begin(), styles.end(), style) - styles.begin();
+    chosen.push_back(with_content(per_style.at(static_cast<std::size_t>(at)), job.content));
+  }
+  return chosen;
+}
+
+}  // namespace
+
+void assign_masks(std::vector<Job>& jobs, const std::vector<std::string>& styles,
+                  const MaskSpec& masks) {
+  for (const auto& [list, option] : {std::pair{&masks.style_masks, "--style-mask"},
+                                     std::pair{&masks.style_regions, "--style-region"}}) {
+    if (!list->empty() && list->size() != styles.size()) {
+      throw ConfigError("got " + std::to_string(list->size()) + " " + option + " for " +
+                        std::to_string(styles.size()) + " style images: give one " + option +
+                        " per --style, in the same order");
+    }
+  }
+  for (auto& job : jobs) {
+    job.style_masks = per_job(masks.style_masks, styles, job);
+    job.style_regions = per_job(masks.style_regions, styles, job);
+    job.mask = masks.mask.empty() ? std::string() : with_content(masks.mask, job.content);
+  }
+}
+
 std::vector<Job> plan_jobs(const WorkSpec& spec) {
   std::vector<std::vector<std::string>> style_sets;
   if (spec.each_style) {

@@ -24,7 +24,25 @@ struct Job {
   std::size_t style_set = 0;  ///< index of `styles` among the run's distinct style sets
   std::string output;
   std::size_t index = 0;  ///< position in the full work list (before sharding), 0-based
+  std::vector<std::string> style_masks;    ///< one per entry of styles, or empty
+  std::vector<std::string> style_regions;  ///< one per entry of styles, or empty
+  std::string mask;                        ///< empty: stylize everywhere
 };
+
+/// The mask options as given: --style-mask and --style-region one per style of the run (in
+/// --style order, after expansion), --mask one for all. "{content}" in a path stands for the
+/// content file's stem, so a batch can give each photo its own mask.
+struct MaskSpec {
+  std::vector<std::string> style_masks;
+  std::vector<std::string> style_regions;
+  std::string mask;
+};
+
+/// Gives each job its masks: for each of the job's styles, the mask given for that style's
+/// position in styles, with every "{content}" replaced. Throws ConfigError when a list's length
+/// is not the number of styles.
+void assign_masks(std::vector<Job>& jobs, const std::vector<std::string>& styles,
+                  const MaskSpec& masks);
 
 /// "{content}_{style}.png" with {content} the content file's stem, {style} the style stems joined
 /// by '+', {index} the job's position, {size} the --size value. Throws ConfigError for an unknown

@@ -62,6 +62,18 @@ struct WorkPlan {
   std::string shard_text = "1/1";
 };
 
+StylizeJob stylize_job(const Job& job, const std::string& settings) {
+  StylizeJob out;
+  out.content_path = job.content;
+  out.style_paths = job.styles;
+  out.output_path = job.output;
+  out.settings = settings;
+  out.style_mask_paths = job.style_masks;
+  out.style_region_paths = job.style_regions;
+  out.mask_path = job.mask;
+  return out;
+}
+
 WorkPlan plan_work(const CliOptions& o) {
   if (o.content_paths.empty()) throw UsageError("--content is required");
   if (o.style_paths.empty()) throw UsageError("--style is required");
@@ -82,6 +94,7 @@ WorkPlan plan_work(const CliOptions& o) {
   spec.size_px = o.config.size_px;
   WorkPlan plan;
   plan.jobs = plan_jobs(spec);
+  assign_masks(plan.jobs, spec.styles, o.masks);
   const auto shard = !o.shard.empty() ? std::optional(parse_shard(o.shard))
                                       : shard_from_environment(std::getenv);
   if (shard) {
@@ -91,7 +104,7 @@ WorkPlan plan_work(const CliOptions& o) {
   // Never an input as an output: checked for every job before any work starts.
   const std::string model = find_model(o.model_path, nullptr);
   for (const auto& job : plan.jobs) {
-    auto inputs = job_inputs({job.content, job.styles, job.output, ""}, o.config, model);
+    auto inputs = job_inputs(stylize_job(job, ""), o.config, model);
     if (!o.settings_from.empty()) inputs.push_back(o.settings_from);
     check_output_is_not_an_input(job.output, inputs);
   }
@@ -186,10 +199,10 @@ JobRecord run_job(Session& session, const Job& job, const std::string& label) {
   };
   events.on_start = [&](const JobPlan& plan) { log_job_start(session, label, plan); };
   events.on_progress = std::ref(printer);
-  const auto settings = job_settings(session.args, job.content, job.styles, job.output,
-                                     session.seed, session.stylizer.model().path());
-  const JobResult result = session.stylizer.run({job.content, job.styles, job.output, settings},
-                                                events, &session.interrupt.flag());
+  const auto settings =
+      job_settings(session.args, job, session.seed, session.stylizer.model().path());
+  const JobResult result =
+      session.stylizer.run(stylize_job(job, settings), events, &session.interrupt.flag());
   printer.clear_line();
   printer.flush_notices(result.transfer.notices);
   JobRecord record = record_for(job, "failed");

@@ -20,6 +20,7 @@ namespace {
 
 constexpr const char* kInputOutput = "Input and output";
 constexpr const char* kLook = "Look";
+constexpr const char* kMasks = "Masks";
 constexpr const char* kOptimisation = "Optimisation";
 constexpr const char* kBatch = "Batch";
 constexpr const char* kPerformance = "Performance";
@@ -157,6 +158,24 @@ void add_look(CLI::App& app, StyleConfig& c) {
       ->default_str(name_of(c.init));
 }
 
+void add_masks(CLI::App& app, CliOptions& o) {
+  const GroupFrom grouped(app, kMasks);
+  app.add_option("--style-mask", o.masks.style_masks,
+                 "One per --style, in order: the style applies where its mask is white (grey: "
+                 "partly; the alpha channel if it has one, else brightness). {content} in the "
+                 "path stands for the photo's name")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--mask", o.masks.mask,
+                 "Stylize only where this mask is white; elsewhere the output is the photo");
+  app.add_option("--mask-feather", o.config.mask_feather_px,
+                 "Width in px of the soft edge between --mask's region and the photo")
+      ->capture_default_str();
+  app.add_option("--style-region", o.masks.style_regions,
+                 "One per --style, in order: take that painting's style only from where this "
+                 "mask is white (e.g. only its sky)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
 void add_optimisation(CLI::App& app, StyleConfig& c, CliOptions& o) {
   const GroupFrom grouped(app, kOptimisation);
   CLI::App* group = &app;
@@ -292,17 +311,16 @@ std::vector<std::string> without_settings_from(const std::vector<std::string>& a
 
 // Options that name a job's inputs and outputs or the batch around it: a job's stored settings
 // replace them with that job's own.
-const std::vector<std::string> kJobValueOptions = {"-c",     "--content",    "-s",
-                                                   "--style", "-o",          "--output",
-                                                   "--output-dir", "--name", "--shard",
-                                                   "--progress-json", "--seed"};
+const std::vector<std::string> kJobValueOptions = {
+    "-c",     "--content",         "-s",     "--style",      "--style-mask", "--style-region",
+    "--mask", "-o",                "--output", "--output-dir", "--name",      "--shard",
+    "--progress-json", "--seed"};
 const std::vector<std::string> kJobFlags = {"--each-style", "--skip-existing", "--dry-run"};
 
 }  // namespace
 
-std::string job_settings(const std::vector<std::string>& args, const std::string& content,
-                         const std::vector<std::string>& styles, const std::string& output,
-                         std::uint64_t seed, const std::string& model) {
+std::string job_settings(const std::vector<std::string>& args, const Job& job, std::uint64_t seed,
+                         const std::string& model) {
   std::vector<std::string> kept;
   auto listed = [](const std::vector<std::string>& names, const std::string& arg) {
     for (const auto& name : names) {
@@ -328,9 +346,12 @@ std::string job_settings(const std::vector<std::string>& args, const std::string
     }
     kept.push_back(args[i]);
   }
-  kept.insert(kept.end(), {"-c", content});
-  for (const auto& style : styles) kept.insert(kept.end(), {"-s", style});
-  kept.insert(kept.end(), {"-o", output, "--seed", std::to_string(seed)});
+  kept.insert(kept.end(), {"-c", job.content});
+  for (const auto& style : job.styles) kept.insert(kept.end(), {"-s", style});
+  for (const auto& mask : job.style_masks) kept.insert(kept.end(), {"--style-mask", mask});
+  for (const auto& region : job.style_regions) kept.insert(kept.end(), {"--style-region", region});
+  if (!job.mask.empty()) kept.insert(kept.end(), {"--mask", job.mask});
+  kept.insert(kept.end(), {"-o", job.output, "--seed", std::to_string(seed)});
   nlohmann::ordered_json json;
   json["stylize"] = kVersion;
   json["seed"] = seed;
@@ -346,6 +367,7 @@ CLI::App& configure(CLI::App& app, ParsedArgs& parsed) {
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_input_output(app, parsed.options);
   add_look(app, parsed.options.config);
+  add_masks(app, parsed.options);
   add_optimisation(app, parsed.options.config, parsed.options);
   add_batch(app, parsed.options);
   add_performance(app, parsed.options);

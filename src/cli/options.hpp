@@ -1,5 +1,7 @@
 #pragma once
 
+#include "batch.hpp"
+
 #include <stylize/config.hpp>
 
 #include <cstdint>
@@ -16,6 +18,7 @@ struct CliOptions {
   StyleConfig config;
   std::vector<std::string> content_paths;  ///< files, directories or glob patterns
   std::vector<std::string> style_paths;    ///< files, directories or glob patterns
+  MaskSpec masks;                          ///< --style-mask, --style-region, --mask
   std::string output_path;                 ///< empty: out.png (single image only)
   std::string output_dir;
   std::string name_pattern = "{content}_{style}.png";
@@ -59,10 +62,9 @@ struct ParsedArgs {
 ParsedArgs parse_args(const std::vector<std::string>& args);
 
 /// The settings text stored in a job's output: the stylize version, the seed, the model and
-/// the arguments that make that one image again (args with the job's own input, styles and
-/// output, and --seed), as JSON.
-std::string job_settings(const std::vector<std::string>& args, const std::string& content,
-                         const std::vector<std::string>& styles, const std::string& output,
-                         std::uint64_t seed, const std::string& model);
+/// the arguments that make that one image again (args with the job's own input, styles, masks
+/// and output, and --seed), as JSON.
+std::string job_settings(const std::vector<std::string>& args, const Job& job, std::uint64_t seed,
+                         const std::string& model);
 
 }  // namespace stylize::cli

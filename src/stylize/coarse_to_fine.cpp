@@ -58,7 +58,7 @@ void accumulate(StyleTransferResult& total, StyleTransferResult&& scale) {
 }  // namespace
 
 StyleTransferResult StyleTransfer::run_coarse_to_fine(const at::Tensor& content_rgb01,
-                                                      const TargetsForSide& targets_for_side,
+                                                      const GuidesForSide& guides_for_side,
                                                       const StyleConfig& config,
                                                       const at::Tensor& init_rgb01,
                                                       const ProgressCallback& on_progress,
@@ -91,8 +91,8 @@ StyleTransferResult StyleTransfer::run_coarse_to_fine(const at::Tensor& content_
         on_progress(r);
       };
     }
-    const auto& targets = targets_for_side(style_side_px(ladder[k], config.style_scale));
-    accumulate(total, run(content, targets, scale_config, init, scaled, cancel));
+    const auto guides = guides_for_side(style_side_px(ladder[k], config.style_scale));
+    accumulate(total, run(content, guides, scale_config, init, scaled, cancel));
     if (total.cancelled) break;
   }
   if (total.image_rgb01.size(2) != full_h || total.image_rgb01.size(3) != full_w) {

@@ -60,6 +60,8 @@ void validate_sizes(const StyleConfig& config) {
   require(config.min_size_px == 0 || config.min_size_px >= kMinSizePxForConfig,
           "invalid min size " + std::to_string(config.min_size_px) +
               ": must be 0 (off) or at least " + std::to_string(kMinSizePxForConfig) + " px");
+  require_non_negative(config.mask_feather_px, "mask feather");
+  require_at_most(config.mask_feather_px, kMaxSizePx, "mask feather");
   require(std::isfinite(config.scale_step) && config.scale_step > 1.0,
           "invalid scale step " + format_number(config.scale_step) + ": must be > 1");
   if (config.min_size_px > 0 && config.min_size_px < config.size_px) {

@@ -2,6 +2,7 @@
 
 #include <stylize/errors.hpp>
 #include <stylize/image_io.hpp>
+#include <stylize/masks.hpp>
 
 #include <ATen/ATen.h>
 #include <fcntl.h>
@@ -298,6 +299,30 @@ Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& na
 
 Image read_image(const std::string& path, int max_side_px) {
   return decode_image(read_file_bytes(path), path, max_side_px);
+}
+
+at::Tensor read_mask(const std::string& path, int width_px, int height_px,
+                     bool* aspect_differs_out) {
+  const auto bytes = read_file_bytes(path);
+  if (bytes.empty()) throw InputError("cannot read image '" + path + "': the file is empty");
+  // Any size will do (a 2x1 mask splits an image in halves): no minimum as for photos.
+  const Decoded decoded = decode(bytes, path);
+  const auto rgb = to_tensor_rgb01(resize_to_float01(decoded.bgr, decoded.bgr.cols,
+                                                     decoded.bgr.rows));
+  at::Tensor alpha;
+  if (!decoded.alpha.empty()) {
+    const cv::Mat a = resize_to_float01(decoded.alpha, decoded.alpha.cols, decoded.alpha.rows);
+    alpha = at::from_blob(a.data, {1, 1, a.rows, a.cols}, at::kFloat).clone();
+  }
+  const auto weights = mask_weights(rgb, alpha);
+  if (aspect_differs_out != nullptr) {
+    *aspect_differs_out = aspect_differs(weights, width_px, height_px);
+  }
+  auto mask = resize_mask(weights, height_px, width_px);
+  if (!(mask.max().item<float>() > 0.0F)) {
+    throw ConfigError("mask '" + path + "' selects nothing: it is black everywhere");
+  }
+  return mask;
 }
 
 at::Tensor load_image_rgb01(const std::string& path, int max_side_px) {

@@ -155,6 +155,19 @@ at::Tensor relative_mse(const at::Tensor& x, const at::Tensor& target,
 
 at::Tensor channel_mean(const at::Tensor& features) { return features.mean({2, 3}); }
 
+WeightedStatistics weighted_statistics(const at::Tensor& features, const at::Tensor& weights,
+                                       bool with_mean) {
+  const auto hw = features.size(2) * features.size(3);
+  const auto flat = features.reshape({features.size(0), features.size(1), hw});
+  const auto w = weights.reshape({1, 1, hw}).to(features.options());
+  const auto area = w.sum().clamp_min(kMinMeanSquare);
+  const auto weighted = flat * w;
+  WeightedStatistics statistics;
+  statistics.gram = at::bmm(weighted, flat.transpose(1, 2)) / area;
+  if (with_mean) statistics.mean = weighted.sum(2) / area;
+  return statistics;
+}
+
 at::Tensor covariance(const at::Tensor& gram, const at::Tensor& mean) {
   return gram - mean.unsqueeze(2) * mean.unsqueeze(1);
 }

@@ -1,4 +1,6 @@
+#include <stylize/errors.hpp>
 #include <stylize/losses.hpp>
+#include <stylize/masks.hpp>
 #include <stylize/objective.hpp>
 #include <stylize/style_targets.hpp>
 #include <stylize/vgg_features.hpp>
@@ -21,9 +23,14 @@ LossBreakdown LossTerms::to_host(const at::Tensor& grad, bool* grad_finite) cons
 Objective::Objective(VggFeatures& model, const LayerPlan& plan,
                      const at::Tensor& content_on_device, const StyleTargets& style_targets,
                      const StyleConfig& config)
+    : Objective(model, plan, content_on_device, {StyleGuide{&style_targets, {}, 1.0}}, config) {}
+
+Objective::Objective(VggFeatures& model, const LayerPlan& plan,
+                     const at::Tensor& content_on_device, std::vector<StyleGuide> guides,
+                     const StyleConfig& config)
     : model_(model),
       plan_(plan),
-      style_targets_(style_targets),
+      guides_(std::move(guides)),
       content_weight_(config.content_weight),
       style_weight_(config.style_weight),
       tv_weight_(config.tv_weight),
@@ -41,12 +48,69 @@ Objective::Objective(VggFeatures& model, const LayerPlan& plan,
       content_targets_.push_back(features);
     }
   }
+  if (guides_.empty()) throw ConfigError("no style targets given");
+  unguided_ = guides_.size() == 1 && !guides_.front().mask01.defined() &&
+              guides_.front().weight == 1.0;
+  if (!unguided_) prepare_masks(content_on_device);
   std::vector<std::int64_t> style_channels;
-  for (const auto& gram : style_targets_.grams) style_channels.push_back(gram.size(1));
+  for (const auto& gram : guides_.front().targets->grams) style_channels.push_back(gram.size(1));
   content_layer_weights_ =
       effective_layer_weights(plan_.content, content_channels, config.normalize_weights);
   style_layer_weights_ =
       effective_layer_weights(plan_.style, style_channels, config.normalize_weights);
+}
+
+void Objective::prepare_masks(const at::Tensor& content_on_device) {
+  std::vector<int> style_indices;
+  for (const auto& layer : plan_.style) style_indices.push_back(layer.index);
+  std::vector<std::vector<std::int64_t>> sizes;  // each style layer's [H, W]
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& features : model_.extract(content_on_device, style_indices)) {
+      sizes.push_back({features.size(2), features.size(3)});
+    }
+  }
+  for (const auto& guide : guides_) {
+    std::vector<at::Tensor> masks;
+    std::vector<double> areas;
+    const auto image_mask =
+        guide.mask01.defined()
+            ? resize_mask(guide.mask01.to(at::kCPU, at::kFloat), content_on_device.size(2),
+                          content_on_device.size(3))
+            : at::Tensor();
+    for (const auto& size : sizes) {
+      if (!image_mask.defined()) {
+        masks.emplace_back();
+        areas.push_back(1.0);
+        continue;
+      }
+      const auto mask = resize_mask(image_mask, size[0], size[1]);
+      areas.push_back(mask.mean().item<double>());
+      masks.push_back(mask.to(content_on_device.device()));
+    }
+    layer_masks_.push_back(std::move(masks));
+    layer_areas_.push_back(std::move(areas));
+  }
+}
+
+at::Tensor Objective::guided_style_loss(const at::Tensor& features, std::size_t i) const {
+  at::Tensor loss = at::zeros({}, features.options().dtype(at::kFloat));
+  for (std::size_t g = 0; g < guides_.size(); ++g) {
+    const auto& targets = *guides_[g].targets;
+    const bool with_mean = targets.loss != StyleLossKind::kGram;
+    const auto& mask = layer_masks_[g][i];
+    if (layer_areas_[g][i] <= 0.0) continue;  // the region vanished at this layer's size
+    WeightedStatistics statistics;
+    if (mask.defined()) {
+      statistics = weighted_statistics(features, mask, with_mean);
+    } else {
+      statistics.gram = gram_matrix(features);
+      if (with_mean) statistics.mean = channel_mean(features);
+    }
+    loss = loss + guides_[g].weight * layer_areas_[g][i] *
+                      style_layer_loss(statistics.gram, statistics.mean, targets, i);
+  }
+  return loss;
 }
 
 at::Tensor Objective::loss_input(const at::Tensor& features) const {
@@ -68,13 +132,22 @@ LossTerms Objective::evaluate(const at::Tensor& image) const {
       return at::Tensor();
     }
     const auto i = j - content_count;
+    if (!unguided_) {
+      terms.style = terms.style + style_layer_weights_[i] * guided_style_loss(features, i);
+      return at::Tensor();
+    }
+    const auto& targets = *guides_.front().targets;
     // The network goes on from gram_tap's pass-through, so the Gram matrix's gradient is added
     // into the network's in one product (normalised gradients need their own node).
     auto [pass_on, gram] = normalize_gradients_
                                ? std::make_pair(at::Tensor(), gram_matrix(features))
                                : gram_tap(features);
     terms.style = terms.style + style_layer_weights_[i] *
-                                    style_layer_loss(features, gram, style_targets_, i);
+                                    style_layer_loss(gram,
+                                                     targets.loss == StyleLossKind::kGram
+                                                         ? at::Tensor()
+                                                         : channel_mean(features),
+                                                     targets, i);
     return pass_on;
   });
   terms.content = terms.content * content_weight_;

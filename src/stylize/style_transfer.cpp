@@ -241,8 +241,17 @@ StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
                                        const at::Tensor& init_rgb01,
                                        const ProgressCallback& on_progress,
                                        const std::atomic<bool>* cancel) const {
+  return run(content_rgb01, std::vector<StyleGuide>{{&targets, {}, 1.0}}, config, init_rgb01,
+             on_progress, cancel);
+}
+
+StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
+                                       const std::vector<StyleGuide>& guides,
+                                       const StyleConfig& config, const at::Tensor& init_rgb01,
+                                       const ProgressCallback& on_progress,
+                                       const std::atomic<bool>* cancel) const {
   try {
-    return run_unchecked(content_rgb01, targets, config, init_rgb01, on_progress, cancel);
+    return run_unchecked(content_rgb01, guides, config, init_rgb01, on_progress, cancel);
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     if (what.find("out of memory") == std::string::npos) throw;
@@ -253,17 +262,24 @@ StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
   }
 }
 
-void StyleTransfer::check_inputs(const at::Tensor& content_rgb01, const StyleTargets& targets,
+void StyleTransfer::check_inputs(const at::Tensor& content_rgb01,
+                                 const std::vector<StyleGuide>& guides,
                                  const StyleConfig& config) const {
   if (content_rgb01.dim() != 4 || content_rgb01.size(1) != 3) {
     throw ConfigError("content image must be a [1,3,H,W] tensor");
   }
-  if (targets.grams.size() != plan_.style.size()) {
-    throw ConfigError("style targets do not match the layer plan");
-  }
-  if (targets.loss != config.style_loss) {
-    throw ConfigError("style targets were computed for the " + name_of(targets.loss) +
-                      " loss, not " + name_of(config.style_loss));
+  if (guides.empty()) throw ConfigError("no style targets given");
+  for (const auto& guide : guides) {
+    if (guide.targets == nullptr || guide.targets->grams.size() != plan_.style.size()) {
+      throw ConfigError("style targets do not match the layer plan");
+    }
+    if (guide.targets->loss != config.style_loss) {
+      throw ConfigError("style targets were computed for the " + name_of(guide.targets->loss) +
+                        " loss, not " + name_of(config.style_loss));
+    }
+    if (guide.mask01.defined() && (guide.mask01.dim() != 4 || guide.mask01.size(1) != 1)) {
+      throw ConfigError("a style mask must be a [1,1,H,W] tensor");
+    }
   }
   const std::int64_t min_side = min_side_px();
   if (std::min(content_rgb01.size(2), content_rgb01.size(3)) < min_side) {
@@ -275,15 +291,15 @@ void StyleTransfer::check_inputs(const at::Tensor& content_rgb01, const StyleTar
 }
 
 StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01,
-                                                 const StyleTargets& targets,
+                                                 const std::vector<StyleGuide>& guides,
                                                  const StyleConfig& config,
                                                  const at::Tensor& init_rgb01,
                                                  const ProgressCallback& on_progress,
                                                  const std::atomic<bool>* cancel) const {
-  check_inputs(content_rgb01, targets, config);
+  check_inputs(content_rgb01, guides, config);
   const auto content = content_rgb01.to(device_, at::kFloat);
   // Targets are computed once, outside the loop.
-  const Objective objective(model_, plan_, content, targets, config);
+  const Objective objective(model_, plan_, content, guides, config);
   OptimisationRun run(objective, initial_image(content, config, init_rgb01, device_), config,
                       on_progress, cancel);
   return run.run();

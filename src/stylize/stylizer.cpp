@@ -3,6 +3,7 @@
 #include <stylize/colour.hpp>
 #include <stylize/errors.hpp>
 #include <stylize/image_io.hpp>
+#include <stylize/masks.hpp>
 #include <stylize/memory.hpp>
 #include <stylize/resize.hpp>
 #include <stylize/stylizer.hpp>
@@ -22,6 +23,20 @@ fs::path interrupted_mark(const std::string& output) {
 
 void notify(const JobEvents& events, JobNotice::Level level, const std::string& text) {
   if (events.on_notice) events.on_notice({level, text});
+}
+
+void warn_stretched(const std::string& mask, const std::string& image, const JobEvents& events) {
+  notify(events, JobNotice::Level::kWarning,
+         "mask '" + mask + "' has another aspect ratio than '" + image +
+             "' (more than 1 % apart): it is stretched to fit");
+}
+
+void require_one_per_style(const std::vector<std::string>& paths, std::size_t styles,
+                           const char* what) {
+  if (!paths.empty() && paths.size() != styles) {
+    throw ConfigError("got " + std::to_string(paths.size()) + " " + what + " for " +
+                      std::to_string(styles) + " style images: give one per style, in order");
+  }
 }
 
 /// A decoder's warnings as notices: a corrupt but decodable file deserves a warning; remarks on
@@ -55,6 +70,9 @@ std::vector<std::string> job_inputs(const StylizeJob& job, const StyleConfig& co
                                     const std::string& model_path) {
   std::vector<std::string> inputs = job.style_paths;
   inputs.push_back(job.content_path);
+  inputs.insert(inputs.end(), job.style_mask_paths.begin(), job.style_mask_paths.end());
+  inputs.insert(inputs.end(), job.style_region_paths.begin(), job.style_region_paths.end());
+  if (!job.mask_path.empty()) inputs.push_back(job.mask_path);
   inputs.push_back(model_path);
   if (config.init == InitKind::kImage) inputs.push_back(config.init_path);
   return inputs;
@@ -122,42 +140,95 @@ StyleConfig Stylizer::fit_memory(int width_px, int height_px, const JobEvents& e
   return config;
 }
 
-const StyleTargets& Stylizer::targets_for(const StylizeJob& job, int style_side,
+const StyleTargets& Stylizer::targets_for(const std::vector<std::string>& styles,
+                                          const std::vector<std::string>& regions,
+                                          const std::vector<double>& blend, int style_side,
+                                          const std::string& content_path,
                                           const at::Tensor& content, const StyleConfig& config,
                                           const JobEvents& events) {
   const bool recolour = config.colour_mode == ColourMode::kStatistics;
   const auto key =
-      std::make_tuple(job.style_paths, style_side, recolour ? job.content_path : std::string());
+      std::make_tuple(styles, regions, style_side, recolour ? content_path : std::string());
   auto found = targets_.find(key);
   if (found != targets_.end()) return found->second;
-  std::vector<at::Tensor> styles;
-  for (const auto& path : job.style_paths) {
-    auto style = read_reporting(path, style_side, events).rgb01;
+  std::vector<at::Tensor> images;
+  std::vector<at::Tensor> region_masks;
+  for (std::size_t s = 0; s < styles.size(); ++s) {
+    auto style = read_reporting(styles[s], style_side, events).rgb01;
     // Colour-statistics mode: the style's palette becomes the photo's before its statistics.
     if (recolour) style = match_colour_statistics(style, content);
-    styles.push_back(style);
+    if (!regions.empty()) {
+      bool stretched = false;
+      region_masks.push_back(read_mask(regions[s], static_cast<int>(style.size(3)),
+                                       static_cast<int>(style.size(2)), &stretched));
+      if (stretched) warn_stretched(regions[s], styles[s], events);
+    }
+    images.push_back(style);
   }
-  auto targets = compute_style_targets(model_, plan_, device_, styles, config.style_blend,
-                                       config.style_loss);
+  auto targets = compute_style_targets(model_, plan_, device_, images, blend, config.style_loss,
+                                       region_masks);
   return targets_.emplace(key, std::move(targets)).first->second;
 }
 
+std::vector<StyleGuide> Stylizer::guides_for(const StylizeJob& job, int style_side,
+                                             const std::vector<at::Tensor>& style_masks,
+                                             const at::Tensor& region, const at::Tensor& content,
+                                             const StyleConfig& config,
+                                             const JobEvents& events) {
+  if (style_masks.empty()) {
+    return {{&targets_for(job.style_paths, job.style_region_paths, config.style_blend, style_side,
+                          job.content_path, content, config, events),
+             region, 1.0}};
+  }
+  // Each style its own targets and mask; blend weights scaled to average 1, so masks that
+  // tile the image push every pixel as hard as one style over the whole image does.
+  const std::size_t count = job.style_paths.size();
+  std::vector<double> weights(count, 1.0);
+  if (!config.style_blend.empty()) {
+    double sum = 0.0;
+    for (double w : config.style_blend) sum += w;
+    for (std::size_t k = 0; k < count; ++k) weights[k] = config.style_blend[k] * count / sum;
+  }
+  std::vector<StyleGuide> guides;
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::vector<std::string> regions =
+        job.style_region_paths.empty() ? std::vector<std::string>{}
+                                       : std::vector<std::string>{job.style_region_paths[k]};
+    const auto& targets = targets_for({job.style_paths[k]}, regions, {}, style_side,
+                                      job.content_path, content, config, events);
+    guides.push_back({&targets, region.defined() ? style_masks[k].mul(region) : style_masks[k],
+                      weights[k]});
+  }
+  return guides;
+}
+
+const std::vector<at::Tensor>& Stylizer::palette(const std::vector<std::string>& styles,
+                                                 int side_px, const JobEvents& events) {
+  auto& images = palettes_[styles];
+  if (images.empty()) {
+    for (const auto& path : styles) images.push_back(read_reporting(path, side_px, events).rgb01);
+  }
+  return images;
+}
+
 at::Tensor Stylizer::start_image(const StylizeJob& job, const at::Tensor& content,
-                                 const StyleConfig& config, const JobEvents& events) {
+                                 const JobMasks& masks, const StyleConfig& config,
+                                 const JobEvents& events) {
   if (config.init == InitKind::kImage) {
     return load_image_rgb01_exact(config.init_path, static_cast<int>(content.size(3)),
                                   static_cast<int>(content.size(2)));
   }
-  if (config.init == InitKind::kStyleColours) {
-    auto& palette = palettes_[job.style_paths];
-    if (palette.empty()) {
-      for (const auto& path : job.style_paths) {
-        palette.push_back(read_reporting(path, config.size_px, events).rgb01);
-      }
-    }
-    return match_colour_statistics(content, palette);
+  if (config.init != InitKind::kStyleColours) return {};  // StyleTransfer makes it
+  if (masks.styles.empty()) {
+    return match_colour_statistics(content, palette(job.style_paths, config.size_px, events));
   }
-  return {};  // content or noise: StyleTransfer makes it
+  // Each style's region in that style's colours.
+  std::vector<at::Tensor> recoloured;
+  for (const auto& style : job.style_paths) {
+    recoloured.push_back(
+        match_colour_statistics(content, palette({style}, config.size_px, events)));
+  }
+  return blend_by_masks(recoloured, masks.styles, content);
 }
 
 JobResult Stylizer::optimise(const StylizeJob& job, const Image& content_image,
@@ -166,20 +237,23 @@ JobResult Stylizer::optimise(const StylizeJob& job, const Image& content_image,
   const at::Tensor& content = content_image.rgb01;
   const at::Tensor& alpha = content_image.alpha01;
   const StyleTransfer engine(model_, plan_, device_);
-  auto targets_for_side = [&](int side) -> const StyleTargets& {
-    return targets_for(job, side, content, config, events);
-  };
-  const auto scales = scale_ladder(config.size_px, config.min_size_px, config.scale_step);
-  // Every style image is read up front, so a broken one fails the job before any work.
-  targets_for_side(style_side_px(scales.front(), config.style_scale));
-  const at::Tensor init = start_image(job, content, config, events);
   JobResult result;
   result.width_px = static_cast<int>(content.size(3));
   result.height_px = static_cast<int>(content.size(2));
+  const JobMasks masks = read_masks(job, result.width_px, result.height_px, events);
+  auto guides_for_side = [&](int side) {
+    return guides_for(job, side, masks.styles, masks.region, content, config, events);
+  };
+  const auto scales = scale_ladder(config.size_px, config.min_size_px, config.scale_step);
+  // Every style image is read up front, so a broken one fails the job before any work.
+  guides_for_side(style_side_px(scales.front(), config.style_scale));
+  const at::Tensor init = start_image(job, content, masks, config, events);
   if (events.on_start) events.on_start({result.width_px, result.height_px, scales, config});
-  auto finish = [&](at::Tensor image) {  // the colour mode, applied to snapshots too
-    return config.colour_mode == ColourMode::kLuminance ? keep_content_colours(image, content)
-                                                        : image;
+  const at::Tensor keep_photo_alpha =
+      masks.region.defined() ? feather_mask(masks.region, config.mask_feather_px) : at::Tensor();
+  auto finish = [&](at::Tensor image) {  // colour mode and mask, applied to snapshots too
+    if (config.colour_mode == ColourMode::kLuminance) image = keep_content_colours(image, content);
+    return keep_photo_alpha.defined() ? composite(image, content, keep_photo_alpha) : image;
   };
   ProgressCallback on_progress = [&](const IterationReport& report) {
     if (!report.snapshot_rgb01.defined()) {
@@ -199,13 +273,29 @@ JobResult Stylizer::optimise(const StylizeJob& job, const Image& content_image,
     if (events.on_progress) events.on_progress(with_file);
   };
   result.transfer =
-      engine.run_coarse_to_fine(content, targets_for_side, config, init, on_progress, cancel);
+      engine.run_coarse_to_fine(content, guides_for_side, config, init, on_progress, cancel);
   result.transfer.image_rgb01 = finish(result.transfer.image_rgb01);
   return result;
 }
 
+Stylizer::JobMasks Stylizer::read_masks(const StylizeJob& job, int width_px, int height_px,
+                                        const JobEvents& events) const {
+  JobMasks masks;
+  auto read = [&](const std::string& path) {
+    bool stretched = false;
+    auto mask = read_mask(path, width_px, height_px, &stretched);
+    if (stretched) warn_stretched(path, job.content_path, events);
+    return mask;
+  };
+  for (const auto& path : job.style_mask_paths) masks.styles.push_back(read(path));
+  if (!job.mask_path.empty()) masks.region = read(job.mask_path);
+  return masks;
+}
+
 JobResult Stylizer::run(const StylizeJob& job, const JobEvents& events,
                         const std::atomic<bool>* cancel) {
+  require_one_per_style(job.style_mask_paths, job.style_paths.size(), "style masks");
+  require_one_per_style(job.style_region_paths, job.style_paths.size(), "style regions");
   check_output_is_not_an_input(job.output_path, job_inputs(job, config_, model_.path()));
   check_output_writable(job.output_path);
   // The memory check needs only the header: nothing large is decoded before it passes.

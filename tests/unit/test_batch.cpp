@@ -81,6 +81,32 @@ TEST(batch_jobs_test, blend_or_each_style) {
             "PATTERN) instead of --output");
 }
 
+TEST(batch_jobs_test, masks_follow_their_styles_and_the_content_name) {
+  WorkSpec spec;
+  spec.contents = {"photos/a.jpg", "photos/b.png"};
+  spec.styles = {"s1.jpg", "s2.jpg"};
+  spec.output_dir = "out";
+  spec.name_pattern = "{content}_{style}.png";
+  spec.each_style = true;
+  auto jobs = plan_jobs(spec);
+  MaskSpec masks{{"m1.png", "masks/{content}-2.png"}, {}, "keep/{content}.png"};
+  assign_masks(jobs, spec.styles, masks);
+  ASSERT_EQ(jobs.size(), 4U);
+  EXPECT_EQ(jobs[0].style_masks, (std::vector<std::string>{"m1.png"}));
+  EXPECT_EQ(jobs[3].style_masks, (std::vector<std::string>{"masks/b-2.png"}));
+  EXPECT_TRUE(jobs[3].style_regions.empty());
+  EXPECT_EQ(jobs[2].mask, "keep/b.png");
+  spec.each_style = false;
+  jobs = plan_jobs(spec);
+  assign_masks(jobs, spec.styles, {{}, {"r1.png", "r2.png"}, ""});
+  EXPECT_EQ(jobs[1].style_regions, (std::vector<std::string>{"r1.png", "r2.png"}));
+  EXPECT_TRUE(jobs[1].style_masks.empty());
+  EXPECT_TRUE(jobs[1].mask.empty());
+  EXPECT_EQ(error_of([&] { assign_masks(jobs, spec.styles, {{"m1.png"}, {}, ""}); }),
+            "got 1 --style-mask for 2 style images: give one --style-mask per --style, in the "
+            "same order");
+}
+
 TEST(batch_shard_test, parses_and_rejects) {
   EXPECT_EQ(parse_shard("1/4").index, 0);
   EXPECT_EQ(parse_shard("4/4").index, 3);

@@ -106,7 +106,7 @@ TEST(cli_parse_test, job_settings_name_the_jobs_own_inputs_and_output) {
   const auto settings = nlohmann::json::parse(job_settings(
       {"-cphotos/", "--style=a.jpg", "-s", "b.jpg", "c.jpg", "--output-dir", "out",
        "--style-weight", "7", "--skip-existing", "--seed=3"},
-      "photos/x.png", {"b.jpg"}, "out/x_b.png", 42, "m.pt"));
+      Job{"photos/x.png", {"b.jpg"}, 0, "out/x_b.png", 0, {}, {}, ""}, 42, "m.pt"));
   EXPECT_EQ(settings["args"].get<std::vector<std::string>>(),
             (std::vector<std::string>{"--style-weight", "7", "-c", "photos/x.png", "-s", "b.jpg",
                                       "-o", "out/x_b.png", "--seed", "42"}));
@@ -692,6 +692,51 @@ TEST_F(CliRunTest, outputs_carry_their_settings_and_settings_from_repeats_them) 
   run = run_cli({"--settings-from", dir_.file("photo.png"), "-o", again});
   EXPECT_EQ(run.err, "stylize: error: --settings-from '" + dir_.file("photo.png") +
                          "': the file carries no stylize settings\n");
+}
+
+TEST_F(CliRunTest, masks_follow_each_photo_and_their_errors_have_exit_codes) {
+  cv::Mat left(36, 48, CV_8UC1, cv::Scalar(0));
+  left(cv::Rect(0, 0, 24, 36)).setTo(cv::Scalar(255));
+  ASSERT_TRUE(cv::imwrite(dir_.file("photo-mask.png"), left));
+  ASSERT_TRUE(cv::imwrite(dir_.file("black.png"), cv::Mat(4, 4, CV_8UC1, cv::Scalar(0))));
+  const auto out = dir_.file("out.png");
+  auto run = run_cli(with(tiny_args(out), {"--mask", dir_.file("{content}-mask.png")}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  const auto stored = nlohmann::json::parse(read_image_metadata(read_file_bytes(out)).settings)["args"]
+                          .get<std::vector<std::string>>();
+  const auto mask = std::find(stored.begin(), stored.end(), "--mask");
+  ASSERT_NE(mask, stored.end());
+  EXPECT_EQ(*(mask + 1), dir_.file("photo-mask.png")) << "the mask this photo used";
+  fs::remove(out);
+  struct Case {
+    std::vector<std::string> extra;
+    int code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--style-mask", dir_.file("photo-mask.png"), "--style-mask", dir_.file("photo-mask.png")},
+       kExitUsage,
+       "stylize: error: got 2 --style-mask for 1 style images: give one --style-mask per "
+       "--style, in the same order"},
+      {{"--mask", dir_.file("none.png")},
+       kExitInput,
+       "stylize: error: cannot read image '" + dir_.file("none.png") + "': no such file"},
+      {{"--style-mask", dir_.file("black.png")},
+       kExitUsage,
+       "stylize: error: mask '" + dir_.file("black.png") +
+           "' selects nothing: it is black everywhere"},
+      {{"--mask-feather", "-1"},
+       kExitUsage,
+       "stylize: error: invalid mask feather -1: must be a finite number >= 0"},
+  };
+  for (const auto& c : cases) {
+    run = run_cli(with(tiny_args(out), c.extra));
+    EXPECT_EQ(run.exit_code, c.code) << c.message;
+    const auto lines = test::lines_of(run.err);
+    ASSERT_FALSE(lines.empty()) << c.message;
+    EXPECT_EQ(lines.back(), c.message);
+    EXPECT_FALSE(fs::exists(out)) << c.message;
+  }
 }
 
 }  // namespace

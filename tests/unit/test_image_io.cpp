@@ -123,6 +123,33 @@ TEST(image_io_test, alpha_is_loaded_and_saved) {
   EXPECT_FALSE(format_keeps_alpha("x.jpg"));
 }
 
+TEST(image_io_test, masks_read_alpha_or_brightness_at_the_size_asked) {
+  TempDir dir;
+  cv::Mat grey(20, 40, CV_8UC1, cv::Scalar(0));
+  grey(cv::Rect(0, 0, 20, 20)).setTo(cv::Scalar(255));
+  ASSERT_TRUE(cv::imwrite(dir.file("left.png"), grey));
+  bool stretched = true;
+  const auto mask = read_mask(dir.file("left.png"), 20, 10, &stretched);
+  EXPECT_FALSE(stretched);
+  EXPECT_EQ(mask.sizes(), (at::IntArrayRef{1, 1, 10, 20}));
+  EXPECT_FLOAT_EQ(mask[0][0][5][2].item<float>(), 1.0F);
+  EXPECT_FLOAT_EQ(mask[0][0][5][17].item<float>(), 0.0F);
+  read_mask(dir.file("left.png"), 20, 20, &stretched);
+  EXPECT_TRUE(stretched);
+  // A cut-out: transparent where it does not apply, whatever its colours.
+  cv::Mat rgba(10, 10, CV_8UC4, cv::Scalar(0, 0, 0, 255));
+  rgba(cv::Rect(0, 0, 10, 5)).setTo(cv::Scalar(255, 255, 255, 0));
+  ASSERT_TRUE(cv::imwrite(dir.file("cutout.png"), rgba));
+  const auto cutout = read_mask(dir.file("cutout.png"), 10, 10);
+  EXPECT_FLOAT_EQ(cutout[0][0][2][2].item<float>(), 0.0F);
+  EXPECT_FLOAT_EQ(cutout[0][0][7][2].item<float>(), 1.0F);
+  ASSERT_TRUE(cv::imwrite(dir.file("black.png"), cv::Mat(8, 8, CV_8UC1, cv::Scalar(0))));
+  EXPECT_ERROR_MSG(read_mask(dir.file("black.png"), 8, 8), ConfigError,
+                   "mask '" + dir.file("black.png") + "' selects nothing: it is black everywhere");
+  EXPECT_ERROR_MSG(read_mask(dir.file("none.png"), 8, 8), InputError,
+                   "cannot read image '" + dir.file("none.png") + "': no such file");
+}
+
 TEST(image_io_test, exif_orientation_is_honoured) {
   TempDir dir;
   cv::Mat wide(20, 40, CV_8UC3, cv::Scalar(0, 0, 0));

@@ -162,6 +162,23 @@ TEST(losses_test, channel_mean_and_covariance_match_hand_computation) {
                            1e-6));
 }
 
+TEST(losses_test, weighted_statistics_of_a_region_are_those_of_its_features_alone) {
+  const auto features = at::rand({1, 5, 6, 8});
+  const auto all = weighted_statistics(features, at::ones({1, 1, 6, 8}), true);
+  EXPECT_TRUE(at::allclose(all.gram, gram_matrix(features), 1e-5, 1e-7));
+  EXPECT_TRUE(at::allclose(all.mean, channel_mean(features), 1e-5, 1e-7));
+  auto left = at::zeros({1, 1, 6, 8});
+  left.narrow(3, 0, 3).fill_(1.0);
+  const auto region = weighted_statistics(features, left, true);
+  const auto cropped = features.narrow(3, 0, 3).contiguous();
+  EXPECT_TRUE(at::allclose(region.gram, gram_matrix(cropped), 1e-5, 1e-7));
+  EXPECT_TRUE(at::allclose(region.mean, channel_mean(cropped), 1e-5, 1e-7));
+  EXPECT_FALSE(weighted_statistics(features, left, false).mean.defined());
+  // Grey weights count pixels in part: half weight everywhere is the same distribution.
+  const auto half = weighted_statistics(features, at::full({1, 1, 6, 8}, 0.5), true);
+  EXPECT_TRUE(at::allclose(half.gram, all.gram, 1e-5, 1e-7));
+}
+
 TEST(losses_test, psd_sqrt_squares_back_to_the_matrix) {
   const auto m = spread_psd(24);
   const auto root = psd_sqrt(m);

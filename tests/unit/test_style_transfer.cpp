@@ -1,5 +1,6 @@
 #include <stylize/errors.hpp>
 #include <stylize/image_io.hpp>
+#include <stylize/objective.hpp>
 #include <stylize/style_transfer.hpp>
 #include <stylize/vgg_features.hpp>
 
@@ -209,6 +210,87 @@ TEST_F(StyleTransferTest, style_loss_kinds_measure_differently) {
           << name_of(kind) << " also matches the " << name_of(other) << " distance";
     }
   }
+}
+
+TEST_F(StyleTransferTest, a_style_mask_of_ones_gives_the_unmasked_loss_for_every_kind) {
+  const auto transfer = engine();
+  const auto image = torch::rand({1, 3, 32, 32});
+  for (auto kind : {StyleLossKind::kGram, StyleLossKind::kMeanCov, StyleLossKind::kW2}) {
+    config_.style_loss = kind;
+    const auto targets = transfer.compute_style_targets({style_}, {}, kind);
+    const Objective plain(*model_, transfer.plan(), content_, targets, config_);
+    const Objective masked(*model_, transfer.plan(), content_,
+                           {StyleGuide{&targets, at::ones({1, 1, 7, 9}), 1.0}}, config_);
+    torch::NoGradGuard no_grad;
+    const auto expected = plain.evaluate(image).to_host();
+    const auto got = masked.evaluate(image).to_host();
+    EXPECT_NEAR(got.style, expected.style, 1e-5 * expected.style) << name_of(kind);
+    EXPECT_DOUBLE_EQ(got.content, expected.content) << name_of(kind);
+  }
+}
+
+TEST_F(StyleTransferTest, a_style_mask_confines_the_style_gradient_to_its_region) {
+  // relu1_1 sees 3x3 pixels: a pixel two columns beyond the mask's edge cannot feel its style.
+  config_.style_layers = {{"relu1_1", 1.0}};
+  config_.content_weight = 0.0;
+  config_.tv_weight = 0.0;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  auto left = at::zeros({1, 1, 32, 32});
+  left.narrow(3, 0, 16).fill_(1.0);
+  const Objective objective(*model_, transfer.plan(), content_, {StyleGuide{&targets, left, 1.0}},
+                            config_);
+  const auto image = content_.clone().requires_grad_(true);
+  objective.evaluate(image).total.backward();
+  const auto grad = image.grad().abs();
+  EXPECT_GT(grad.narrow(3, 0, 15).sum().item<double>(), 0.0);
+  EXPECT_EQ(grad.narrow(3, 18, 14).max().item<double>(), 0.0);
+}
+
+TEST_F(StyleTransferTest, complementary_masks_push_each_pixel_as_one_style_over_the_image_does) {
+  // The same targets on two halves with weight 1 each: every pixel's style gradient is that of
+  // one style on the whole image where the halves' statistics agree, so the loss of an image
+  // whose halves are alike is the unmasked loss (per-pixel push is the mask value x weight).
+  config_.style_layers = {{"relu1_1", 1.0}};
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  const auto image = torch::rand({1, 3, 1, 16}).repeat({1, 1, 32, 2});  // both halves alike
+  auto left = at::zeros({1, 1, 32, 32});
+  left.narrow(3, 0, 16).fill_(1.0);
+  const Objective plain(*model_, transfer.plan(), content_, targets, config_);
+  const Objective halves(*model_, transfer.plan(), content_,
+                         {StyleGuide{&targets, left, 1.0}, StyleGuide{&targets, 1.0 - left, 1.0}},
+                         config_);
+  torch::NoGradGuard no_grad;
+  const auto expected = plain.evaluate(image).to_host().style;
+  EXPECT_NEAR(halves.evaluate(image).to_host().style, expected, 0.05 * expected);
+}
+
+TEST_F(StyleTransferTest, a_style_region_takes_the_paintings_statistics_from_there_only) {
+  config_.style_layers = {{"relu1_1", 1.0}};
+  const auto transfer = engine();
+  auto painting = at::zeros({1, 3, 32, 32});
+  painting.select(1, 0).narrow(2, 0, 16).fill_(1.0);  // red left half
+  painting.select(1, 2).narrow(2, 16, 16).fill_(1.0);  // blue right half
+  auto left = at::zeros({1, 1, 32, 32});
+  left.narrow(3, 0, 16).fill_(1.0);
+  const auto plan = transfer.plan();
+  auto targets_of = [&](const at::Tensor& image, const std::vector<at::Tensor>& regions) {
+    return compute_style_targets(*model_, plan, c10::kCPU, {image}, {}, StyleLossKind::kMeanCov,
+                                 regions)
+        .means[0];
+  };
+  const auto region = targets_of(painting, {left});
+  auto red = at::zeros({1, 3, 32, 32});
+  red.select(1, 0).fill_(1.0);
+  auto blue = at::zeros({1, 3, 32, 32});
+  blue.select(1, 2).fill_(1.0);
+  const double to_red = (region - targets_of(red, {})).norm().item<double>();
+  const double to_blue = (region - targets_of(blue, {})).norm().item<double>();
+  EXPECT_LT(to_red, 0.1 * to_blue);
+  EXPECT_TRUE(at::allclose(targets_of(painting, {at::ones({1, 1, 8, 8})}),
+                           targets_of(painting, {}), 1e-5, 1e-6))
+      << "a region of ones is the whole painting";
 }
 
 TEST_F(StyleTransferTest, style_targets_hold_consistent_mean_and_covariance) {
@@ -494,15 +576,15 @@ TEST_F(StyleTransferTest, coarse_to_fine_runs_each_scale_and_returns_full_size) 
   const auto transfer = engine();
   std::vector<int> sides_requested;
   std::map<int, StyleTargets> cache;
-  auto targets_for_side = [&](int side) -> const StyleTargets& {
+  auto guides_for_side = [&](int side) {
     sides_requested.push_back(side);
     if (cache.count(side) == 0) {
       cache.emplace(side, transfer.compute_style_targets({resize_longest_side(style_, side)}, {}));
     }
-    return cache.at(side);
+    return std::vector<StyleGuide>{{&cache.at(side), {}, 1.0}};
   };
   std::vector<std::tuple<int, int, int, int>> seen;  // scale, iteration, width, height
-  const auto result = transfer.run_coarse_to_fine(content_, targets_for_side, config_, {},
+  const auto result = transfer.run_coarse_to_fine(content_, guides_for_side, config_, {},
                                                   [&](const IterationReport& r) {
     EXPECT_EQ(r.scale_count, 2);
     seen.emplace_back(r.scale_index, r.iteration, r.width_px, r.height_px);
@@ -522,7 +604,7 @@ TEST_F(StyleTransferTest, coarse_to_fine_with_one_scale_is_a_plain_run) {
   const auto targets = transfer.compute_style_targets({style_}, {});
   const auto plain = transfer.run(content_, targets, config_);
   const auto ladder = transfer.run_coarse_to_fine(
-      content_, [&](int) -> const StyleTargets& { return targets; }, config_);
+      content_, [&](int) { return std::vector<StyleGuide>{{&targets, {}, 1.0}}; }, config_);
   EXPECT_TRUE(torch::allclose(plain.image_rgb01, ladder.image_rgb01));
   EXPECT_EQ(plain.iterations_run, ladder.iterations_run);
 }
@@ -535,7 +617,8 @@ TEST_F(StyleTransferTest, coarse_to_fine_cancelled_early_still_returns_full_size
   const auto targets16 = transfer.compute_style_targets({resize_longest_side(style_, 32)}, {});
   std::atomic<bool> cancel{false};
   const auto result = transfer.run_coarse_to_fine(
-      content_, [&](int) -> const StyleTargets& { return targets16; }, config_, {},
+      content_, [&](int) { return std::vector<StyleGuide>{{&targets16, {}, 1.0}}; }, config_,
+      {},
       [&](const IterationReport& r) {
         if (r.iteration == 2) cancel = true;
       },

@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include <atomic>
 #include <filesystem>
@@ -31,7 +33,11 @@ class StylizerTest : public ::testing::Test {
     return Stylizer(VggFeatures::load(test::random_model_path(), c10::kCPU), config_, c10::kCPU);
   }
   StylizeJob job(const std::string& output) const {
-    return {dir_.file("photo.png"), {dir_.file("style.png")}, output, ""};
+    StylizeJob job;
+    job.content_path = dir_.file("photo.png");
+    job.style_paths = {dir_.file("style.png")};
+    job.output_path = output;
+    return job;
   }
   TempDir dir_;
   StyleConfig config_;
@@ -115,6 +121,67 @@ TEST_F(StylizerTest, memory_is_checked_from_the_header_before_decoding) {
         << e.what();
   }
   EXPECT_FALSE(fs::exists(dir_.file("out.png")));
+}
+
+TEST_F(StylizerTest, a_mask_keeps_the_photo_outside_its_region) {
+  // Left half white: stylized there, the photo itself beyond the feather on the right.
+  cv::Mat left(24, 32, CV_8UC1, cv::Scalar(0));
+  left(cv::Rect(0, 0, 16, 24)).setTo(cv::Scalar(255));
+  ASSERT_TRUE(cv::imwrite(dir_.file("left.png"), left));
+  config_.mask_feather_px = 2.0;
+  config_.iterations = 6;
+  Stylizer stylizer = make();
+  StylizeJob masked = job(dir_.file("out.png"));
+  masked.mask_path = dir_.file("left.png");
+  stylizer.run(masked);
+  const auto out = read_image(dir_.file("out.png"), 0).rgb01;
+  const auto photo = read_image(dir_.file("photo.png"), 32).rgb01;
+  const auto diff = (out - photo).abs();
+  EXPECT_LE(diff.narrow(3, 16 + 3, 32 - 19).max().item<float>(), 0.5F / 255 + 1e-6F);
+  EXPECT_GT(diff.narrow(3, 0, 12).mean().item<float>(), 5.0F / 255);
+}
+
+TEST_F(StylizerTest, mask_problems_are_named) {
+  Stylizer stylizer = make();
+  StylizeJob two_masks = job(dir_.file("out.png"));
+  two_masks.style_mask_paths = {dir_.file("photo.png"), dir_.file("photo.png")};
+  EXPECT_ERROR_MSG(stylizer.run(two_masks), ConfigError,
+                   "got 2 style masks for 1 style images: give one per style, in order");
+  StylizeJob missing = job(dir_.file("out.png"));
+  missing.mask_path = dir_.file("none.png");
+  EXPECT_ERROR_MSG(stylizer.run(missing), InputError,
+                   "cannot read image '" + dir_.file("none.png") + "': no such file");
+  ASSERT_TRUE(cv::imwrite(dir_.file("black.png"), cv::Mat(8, 8, CV_8UC1, cv::Scalar(0))));
+  StylizeJob black = job(dir_.file("out.png"));
+  black.style_mask_paths = {dir_.file("black.png")};
+  EXPECT_ERROR_MSG(stylizer.run(black), ConfigError,
+                   "mask '" + dir_.file("black.png") + "' selects nothing: it is black everywhere");
+  EXPECT_FALSE(fs::exists(dir_.file("out.png")));
+}
+
+TEST_F(StylizerTest, style_masks_start_each_region_in_its_own_styles_colours) {
+  // A red and a blue painting on the left and right halves: the style-colours start is reddish
+  // on the left and bluish on the right (one iteration barely moves it).
+  cv::Mat red(40, 40, CV_8UC3, cv::Scalar(30, 30, 220));
+  cv::Mat blue(40, 40, CV_8UC3, cv::Scalar(220, 30, 30));
+  red(cv::Rect(0, 0, 40, 20)).setTo(cv::Scalar(20, 60, 250));  // some variance
+  blue(cv::Rect(0, 0, 40, 20)).setTo(cv::Scalar(250, 60, 20));
+  ASSERT_TRUE(cv::imwrite(dir_.file("red.png"), red));
+  ASSERT_TRUE(cv::imwrite(dir_.file("blue.png"), blue));
+  cv::Mat left(24, 32, CV_8UC1, cv::Scalar(0));
+  left(cv::Rect(0, 0, 16, 24)).setTo(cv::Scalar(255));
+  ASSERT_TRUE(cv::imwrite(dir_.file("left.png"), left));
+  ASSERT_TRUE(cv::imwrite(dir_.file("right.png"), 255 - left));
+  config_.iterations = 1;
+  Stylizer stylizer = make();
+  StylizeJob two = job(dir_.file("out.png"));
+  two.style_paths = {dir_.file("red.png"), dir_.file("blue.png")};
+  two.style_mask_paths = {dir_.file("left.png"), dir_.file("right.png")};
+  const auto image = stylizer.run(two).transfer.image_rgb01;
+  const auto left_half = image.narrow(3, 0, 14).mean({0, 2, 3});
+  const auto right_half = image.narrow(3, 18, 14).mean({0, 2, 3});
+  EXPECT_GT(left_half[0].item<float>(), left_half[2].item<float>() + 0.3F);
+  EXPECT_GT(right_half[2].item<float>(), right_half[0].item<float>() + 0.3F);
 }
 
 TEST_F(StylizerTest, the_output_carries_the_photos_colour_profile_and_the_settings) {

@@ -1,0 +1,213 @@
+#!/usr/bin/python3
+"""Spatial control, measured: two paintings on complementary halves, and --mask.
+
+Runs build/stylize twice on one photo:
+  two styles   -s A -s B --style-mask left.png --style-mask right.png
+  one region   -s A --mask left.png
+and scores the halves with its own yardstick (real VGG-19 blocks 1-3, Caffe convention, the
+weights in ../shared/models), on layers the runs did not optimise (relu1_2, relu2_2, relu3_3;
+the runs use style relu1_1, relu2_1, relu3_1 and content relu3_2):
+
+  style ratio of a half to a painting = |G(output half) - G(painting)|^2 / |G(photo half) - G(painting)|^2
+  (G: Gram matrix of the half's features; 1 = as far as the photo, lower = closer)
+
+and the --mask run's unstylized half by its mean absolute difference to the photo, in grey
+levels, beyond the feather. With --sheet it also draws the contact sheet of the docs.
+
+  scripts/bench_masks.py                      # tubingen, starry night | shipwreck, 192 px
+  scripts/bench_masks.py --size 256 -n 300 --sheet docs/images/masks.jpg
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+REFERENCE = os.path.join(SHARED, "reference", "neural-style", "inputs")
+EVAL_LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15}  # index of the ReLU in features
+CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16]  # conv1_1 .. conv3_4
+MEAN_BGR = torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+
+
+def yardstick(weights_path):
+    """torchvision's vgg19().features up to relu3_3 with the shared Caffe weights."""
+    state = torch.load(weights_path)
+    layers = []
+    channels = 3
+    for index in range(16):
+        key = f"features.{index}.weight"
+        if index in CONV_INDICES:
+            weight = state[key]
+            conv = torch.nn.Conv2d(channels, weight.shape[0], 3, padding=1)
+            conv.weight.data = weight
+            conv.bias.data = state[f"features.{index}.bias"]
+            channels = weight.shape[0]
+            layers.append(conv)
+        elif index in (4, 9):
+            layers.append(torch.nn.MaxPool2d(2, 2))
+        else:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers).eval()
+
+
+def load_rgb(path):
+    return Image.open(path).convert("RGB")
+
+
+def resized(image, longest_side_px):
+    """image with its longest side longest_side_px, by area averaging as stylize shrinks images
+    (so the photo compared with an output is the photo stylize started from)."""
+    scale = longest_side_px / max(image.size)
+    width, height = round(image.size[0] * scale), round(image.size[1] * scale)
+    rgb = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+    small = torch.nn.functional.adaptive_avg_pool2d(rgb, (height, width))
+    return Image.fromarray(small[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy())
+
+
+def to_input(image):
+    rgb = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+    return rgb.flip(1) - MEAN_BGR  # BGR, 0-255, mean subtracted
+
+
+@torch.no_grad()
+def features(model, image):
+    x = to_input(image)
+    out = {}
+    for index, layer in enumerate(model):
+        x = layer(x)
+        for name, at in EVAL_LAYERS.items():
+            if at == index:
+                out[name] = x
+    return out
+
+
+def gram(f):
+    c = f.shape[1]
+    flat = f.reshape(c, -1)
+    return flat @ flat.T / flat.shape[1]
+
+
+def half(f, side, margin_frac):
+    """The left or right half of a feature map, without a margin either side of the middle."""
+    w = f.shape[3]
+    margin = int(round(w * margin_frac))
+    return f[..., : w // 2 - margin] if side == "left" else f[..., w // 2 + margin :]
+
+
+def style_ratio(out_f, photo_f, painting_f, side, margin_frac):
+    ratios = []
+    for name in EVAL_LAYERS:
+        target = gram(painting_f[name])
+        out = gram(half(out_f[name], side, margin_frac))
+        photo = gram(half(photo_f[name], side, margin_frac))
+        ratios.append(float(((out - target) ** 2).sum() / ((photo - target) ** 2).sum()))
+    return sum(ratios) / len(ratios)
+
+
+def run(binary, args, label):
+    start = time.time()
+    done = subprocess.run([binary] + args, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{label}: stylize failed ({done.returncode}): {done.stderr.strip()}")
+    return time.time() - start
+
+
+def draw_sheet(path, tiles, labels):
+    width, height = tiles[0].size
+    caption = 16
+    sheet = Image.new("RGB", (width * len(tiles), height + caption), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (tile, label) in enumerate(zip(tiles, labels)):
+        sheet.paste(tile.resize((width, height)), (k * width, 0))
+        draw.text((k * width + 4, height + 2), label, fill="black")
+    sheet.save(path, quality=85)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--binary", default=os.path.join(ROOT, "build", "stylize"))
+    parser.add_argument("--model", default=os.path.join(ROOT, "build", "test-models",
+                                                        "vgg19-caffe-blocks1-3.pt"))
+    parser.add_argument("--weights", default=os.path.join(SHARED, "models",
+                                                          "vgg19-caffe-blocks1-3.pth"))
+    parser.add_argument("--content", default=os.path.join(REFERENCE, "tubingen.jpg"))
+    parser.add_argument("--style-a", default=os.path.join(REFERENCE, "starry_night.jpg"))
+    parser.add_argument("--style-b", default=os.path.join(REFERENCE, "shipwreck.jpg"))
+    parser.add_argument("--size", type=int, default=192)
+    parser.add_argument("-n", "--iterations", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--feather", type=int, default=8, help="--mask-feather in px")
+    parser.add_argument("--margin", type=float, default=0.1,
+                        help="share of the width left out either side of the middle")
+    parser.add_argument("--sheet", help="write the contact sheet here (JPEG)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = resized(load_rgb(args.content), args.size)
+        size = photo.size
+        left = np.zeros((size[1], size[0]), np.uint8)
+        left[:, : size[0] // 2] = 255
+        left_path, right_path = os.path.join(tmp, "left.png"), os.path.join(tmp, "right.png")
+        Image.fromarray(left).save(left_path)
+        Image.fromarray(255 - left).save(right_path)
+        common = ["-c", args.content, "--size", str(args.size), "-n", str(args.iterations),
+                  "--seed", str(args.seed), "--model", args.model, "-q"]
+        two = os.path.join(tmp, "two.png")
+        two_s = run(args.binary, common + ["-s", args.style_a, "-s", args.style_b,
+                                           "--style-mask", left_path, "--style-mask",
+                                           right_path, "-o", two], "two styles")
+        region = os.path.join(tmp, "region.png")
+        region_s = run(args.binary, common + ["-s", args.style_a, "--mask", left_path,
+                                              "--mask-feather", str(args.feather), "-o", region],
+                       "--mask")
+
+        model = yardstick(args.weights)
+        painting_a = load_rgb(args.style_a)
+        painting_b = load_rgb(args.style_b)
+        a_f = features(model, resized(painting_a, args.size))
+        b_f = features(model, resized(painting_b, args.size))
+        photo_f = features(model, photo)
+        two_img = load_rgb(two)
+        two_f = features(model, two_img)
+        rows = []
+        for side in ("left", "right"):
+            rows.append({"run": "two styles", "half": side,
+                         "ratio_to_a": style_ratio(two_f, photo_f, a_f, side, args.margin),
+                         "ratio_to_b": style_ratio(two_f, photo_f, b_f, side, args.margin)})
+        region_img = load_rgb(region)
+        region_f = features(model, region_img)
+        diff = np.abs(np.asarray(region_img, np.float32) - np.asarray(photo, np.float32))
+        beyond = size[0] // 2 + args.feather
+        rows.append({"run": "--mask left", "half": "left",
+                     "ratio_to_a": style_ratio(region_f, photo_f, a_f, "left", args.margin),
+                     "mean_abs_diff_grey": float(diff[:, : size[0] // 2].mean())})
+        rows.append({"run": "--mask left", "half": f"right (x >= {beyond})",
+                     "ratio_to_a": style_ratio(region_f, photo_f, a_f, "right", args.margin),
+                     "mean_abs_diff_grey": float(diff[:, beyond:].mean())})
+        print(f"{size[0]}x{size[1]} px, {args.iterations} iterations; seconds: two styles "
+              f"{two_s:.1f}, --mask {region_s:.1f}")
+        print(f"{'run':12} {'half':18} {'ratio to A':>10} {'ratio to B':>10} {'|out-photo|':>11}")
+        for row in rows:
+            b = row.get("ratio_to_b")
+            d = row.get("mean_abs_diff_grey")
+            print(f"{row['run']:12} {row['half']:18} {row['ratio_to_a']:10.3f} "
+                  f"{'' if b is None else f'{b:10.3f}':>10} {'' if d is None else f'{d:11.2f}':>11}")
+        print(json.dumps({"size": size, "iterations": args.iterations, "rows": rows}))
+        if args.sheet:
+            mask_tile = Image.fromarray(np.stack([left] * 3, 2))
+            draw_sheet(args.sheet,
+                       [photo, painting_a, painting_b, mask_tile, two_img, region_img],
+                       ["photo", "A: starry night", "B: the shipwreck", "mask: A left, B right",
+                        "--style-mask x2", "--mask left (A)"])
+
+
+if __name__ == "__main__":
+    main()
