@@ -63,8 +63,7 @@ def load_rgb(path):
 
 
 def resized(image, longest_side_px):
-    """image with its longest side longest_side_px, by area averaging as stylize shrinks images
-    (so the photo compared with an output is the photo stylize started from)."""
+    """image with its longest side longest_side_px, by area averaging."""
     scale = longest_side_px / max(image.size)
     width, height = round(image.size[0] * scale), round(image.size[1] * scale)
     rgb = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
@@ -151,14 +150,18 @@ def main():
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
+        # The photo at the output size as a PNG: stylize then reads exactly these pixels, and
+        # the kept half can be compared with the photo to the grey level.
         photo = resized(load_rgb(args.content), args.size)
         size = photo.size
+        photo_path = os.path.join(tmp, "photo.png")
+        photo.save(photo_path)
         left = np.zeros((size[1], size[0]), np.uint8)
         left[:, : size[0] // 2] = 255
         left_path, right_path = os.path.join(tmp, "left.png"), os.path.join(tmp, "right.png")
         Image.fromarray(left).save(left_path)
         Image.fromarray(255 - left).save(right_path)
-        common = ["-c", args.content, "--size", str(args.size), "-n", str(args.iterations),
+        common = ["-c", photo_path, "--size", str(args.size), "-n", str(args.iterations),
                   "--seed", str(args.seed), "--model", args.model, "-q"]
         two = os.path.join(tmp, "two.png")
         two_s = run(args.binary, common + ["-s", args.style_a, "-s", args.style_b,
@@ -168,6 +171,9 @@ def main():
         region_s = run(args.binary, common + ["-s", args.style_a, "--mask", left_path,
                                               "--mask-feather", str(args.feather), "-o", region],
                        "--mask")
+
+        plain = os.path.join(tmp, "plain.png")
+        plain_s = run(args.binary, common + ["-s", args.style_a, "-o", plain], "no mask")
 
         model = yardstick(args.weights)
         painting_a = load_rgb(args.style_a)
@@ -193,14 +199,15 @@ def main():
                      "ratio_to_a": style_ratio(region_f, photo_f, a_f, "right", args.margin),
                      "mean_abs_diff_grey": float(diff[:, beyond:].mean())})
         print(f"{size[0]}x{size[1]} px, {args.iterations} iterations; seconds: two styles "
-              f"{two_s:.1f}, --mask {region_s:.1f}")
+              f"{two_s:.1f}, --mask {region_s:.1f}, one style without a mask {plain_s:.1f}")
         print(f"{'run':12} {'half':18} {'ratio to A':>10} {'ratio to B':>10} {'|out-photo|':>11}")
         for row in rows:
             b = row.get("ratio_to_b")
             d = row.get("mean_abs_diff_grey")
             print(f"{row['run']:12} {row['half']:18} {row['ratio_to_a']:10.3f} "
                   f"{'' if b is None else f'{b:10.3f}':>10} {'' if d is None else f'{d:11.2f}':>11}")
-        print(json.dumps({"size": size, "iterations": args.iterations, "rows": rows}))
+        print(json.dumps({"size": size, "iterations": args.iterations, "rows": rows,
+                          "seconds": {"two_styles": two_s, "mask": region_s, "plain": plain_s}}))
         if args.sheet:
             mask_tile = Image.fromarray(np.stack([left] * 3, 2))
             draw_sheet(args.sheet,
