@@ -26,72 +26,13 @@ import tempfile
 import time
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from vgg_yardstick import ROOT, WEIGHTS, features, gram, load_network, load_rgb, resized
+
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 REFERENCE = os.path.join(SHARED, "reference", "neural-style", "inputs")
-EVAL_LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15}  # index of the ReLU in features
-CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16]  # conv1_1 .. conv3_4
-MEAN_BGR = torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
-
-
-def yardstick(weights_path):
-    """torchvision's vgg19().features up to relu3_3 with the shared Caffe weights."""
-    state = torch.load(weights_path)
-    layers = []
-    channels = 3
-    for index in range(16):
-        key = f"features.{index}.weight"
-        if index in CONV_INDICES:
-            weight = state[key]
-            conv = torch.nn.Conv2d(channels, weight.shape[0], 3, padding=1)
-            conv.weight.data = weight
-            conv.bias.data = state[f"features.{index}.bias"]
-            channels = weight.shape[0]
-            layers.append(conv)
-        elif index in (4, 9):
-            layers.append(torch.nn.MaxPool2d(2, 2))
-        else:
-            layers.append(torch.nn.ReLU())
-    return torch.nn.Sequential(*layers).eval()
-
-
-def load_rgb(path):
-    return Image.open(path).convert("RGB")
-
-
-def resized(image, longest_side_px):
-    """image with its longest side longest_side_px, by area averaging."""
-    scale = longest_side_px / max(image.size)
-    width, height = round(image.size[0] * scale), round(image.size[1] * scale)
-    rgb = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
-    small = torch.nn.functional.adaptive_avg_pool2d(rgb, (height, width))
-    return Image.fromarray(small[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy())
-
-
-def to_input(image):
-    rgb = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
-    return rgb.flip(1) - MEAN_BGR  # BGR, 0-255, mean subtracted
-
-
-@torch.no_grad()
-def features(model, image):
-    x = to_input(image)
-    out = {}
-    for index, layer in enumerate(model):
-        x = layer(x)
-        for name, at in EVAL_LAYERS.items():
-            if at == index:
-                out[name] = x
-    return out
-
-
-def gram(f):
-    c = f.shape[1]
-    flat = f.reshape(c, -1)
-    return flat @ flat.T / flat.shape[1]
+EVAL_LAYERS = ["relu1_2", "relu2_2", "relu3_3"]  # not optimised by the runs
 
 
 def half(f, side, margin_frac):
@@ -135,8 +76,7 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, "build", "stylize"))
     parser.add_argument("--model", default=os.path.join(ROOT, "build", "test-models",
                                                         "vgg19-caffe-blocks1-3.pt"))
-    parser.add_argument("--weights", default=os.path.join(SHARED, "models",
-                                                          "vgg19-caffe-blocks1-3.pth"))
+    parser.add_argument("--weights", default=WEIGHTS)
     parser.add_argument("--content", default=os.path.join(REFERENCE, "tubingen.jpg"))
     parser.add_argument("--style-a", default=os.path.join(REFERENCE, "starry_night.jpg"))
     parser.add_argument("--style-b", default=os.path.join(REFERENCE, "shipwreck.jpg"))
@@ -175,21 +115,21 @@ def main():
         plain = os.path.join(tmp, "plain.png")
         plain_s = run(args.binary, common + ["-s", args.style_a, "-o", plain], "no mask")
 
-        model = yardstick(args.weights)
+        model = load_network(args.weights)
         painting_a = load_rgb(args.style_a)
         painting_b = load_rgb(args.style_b)
-        a_f = features(model, resized(painting_a, args.size))
-        b_f = features(model, resized(painting_b, args.size))
-        photo_f = features(model, photo)
+        a_f = features(model, resized(painting_a, args.size), EVAL_LAYERS)
+        b_f = features(model, resized(painting_b, args.size), EVAL_LAYERS)
+        photo_f = features(model, photo, EVAL_LAYERS)
         two_img = load_rgb(two)
-        two_f = features(model, two_img)
+        two_f = features(model, two_img, EVAL_LAYERS)
         rows = []
         for side in ("left", "right"):
             rows.append({"run": "two styles", "half": side,
                          "ratio_to_a": style_ratio(two_f, photo_f, a_f, side, args.margin),
                          "ratio_to_b": style_ratio(two_f, photo_f, b_f, side, args.margin)})
         region_img = load_rgb(region)
-        region_f = features(model, region_img)
+        region_f = features(model, region_img, EVAL_LAYERS)
         diff = np.abs(np.asarray(region_img, np.float32) - np.asarray(photo, np.float32))
         beyond = size[0] // 2 + args.feather
         rows.append({"run": "--mask left", "half": "left",

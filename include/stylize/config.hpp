@@ -59,6 +59,15 @@ inline constexpr int kMaxLbfgsHistory = 1000;
 inline constexpr double kMaxLearningRate = 1000.0;
 inline constexpr double kMaxLossWeight = 1e9;
 inline constexpr double kDefaultMaskFeatherPx = 8.0;
+// stylize visualize's own defaults (ChannelObjective): Adam with jitter over two octaves.
+inline constexpr int kDefaultJitterPx = 4;
+inline constexpr int kDefaultVisualizeSizePx = 128;
+inline constexpr int kDefaultVisualizeMinSizePx = 64;
+inline constexpr int kDefaultVisualizeIterations = 200;
+inline constexpr double kDefaultVisualizeLearningRate = 0.05;
+inline constexpr double kDefaultVisualizeTvWeight = 20.0;
+inline constexpr double kDefaultVisualizeContrast = 3.0;
+inline constexpr int kMaxChannels = 4096;  ///< channels one visualize run may ask for
 /// --measure compares images at this longest side, whatever size made them.
 inline constexpr int kDefaultMeasureSizePx = 512;
 
@@ -114,6 +123,14 @@ struct StyleConfig {
   /// Width in px of the soft edge between the stylized region of a job's mask (StylizeJob::
   /// mask_path) and the photo kept outside it (feather_mask).
   double mask_feather_px = kDefaultMaskFeatherPx;
+  /// The image wraps around (left-right, top-bottom): the network pads circularly and the
+  /// total variation includes the wrap, so the result tiles without seams (stylize texture).
+  bool tileable = false;
+  /// stylize visualize: the image is shifted by up to this many px each evaluation.
+  int jitter_px = kDefaultJitterPx;
+  /// stylize visualize: this x the layer's mean activation is subtracted from the channel's, so
+  /// the image excites this channel rather than the whole layer.
+  double channel_contrast = 0.0;
 
   [[nodiscard]] double effective_learning_rate() const {
     return learning_rate.value_or(optimizer == OptimizerKind::kAdam ? kDefaultAdamLearningRate

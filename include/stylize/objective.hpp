@@ -13,22 +13,35 @@ struct StyleTargets;
 
 /// The weighted loss terms of one image.
 struct LossBreakdown {
-  double content = 0.0;  ///< weighted content loss
-  double style = 0.0;    ///< weighted style loss
-  double tv = 0.0;       ///< weighted total-variation loss
+  double content = 0.0;     ///< weighted content loss
+  double style = 0.0;       ///< weighted style loss
+  double tv = 0.0;          ///< weighted total-variation loss
+  double activation = 0.0;  ///< ChannelObjective: minus the channel's mean activation
   double total = 0.0;
 };
 
-/// The three loss terms of one evaluation as tensors on the device, already weighted.
+/// The loss terms of one evaluation as tensors on the device, already weighted; a term an
+/// objective does not have is undefined (0 on the host).
 struct LossTerms {
   at::Tensor content;
   at::Tensor style;
   at::Tensor tv;
+  at::Tensor activation;
   at::Tensor total;
-  /// The four values in one device-to-host copy (one sync on a GPU, not four). When grad is
-  /// given, *grad_finite says whether all of it is finite, read in the same copy.
+  /// The values in one device-to-host copy (one sync on a GPU, not five). When grad is given,
+  /// *grad_finite says whether all of it is finite, read in the same copy.
   [[nodiscard]] LossBreakdown to_host(const at::Tensor& grad = {},
                                       bool* grad_finite = nullptr) const;
+};
+
+/// What the optimiser minimises over an image's pixels: style transfer's Objective, or another
+/// (ChannelObjective). Evaluations are differentiable when grad mode is on.
+class LossFunction {
+ public:
+  virtual ~LossFunction() = default;
+  [[nodiscard]] virtual LossTerms evaluate(const at::Tensor& image) const = 0;
+  /// True when evaluate is random (jitter): L-BFGS's line search would not hold.
+  [[nodiscard]] virtual bool stochastic() const { return false; }
 };
 
 /// One set of style targets and where in the image they apply (spatial control, Gatys et al.
@@ -49,7 +62,7 @@ struct StyleGuide {
 /// feature error at the content layers + style_weight x the style layers' losses + tv_weight x
 /// total variation. The content targets are computed once, in the constructor; model and
 /// style_targets must outlive the objective.
-class Objective {
+class Objective : public LossFunction {
  public:
   Objective(VggFeatures& model, const LayerPlan& plan, const at::Tensor& content_on_device,
             const StyleTargets& style_targets, const StyleConfig& config);
@@ -60,7 +73,7 @@ class Objective {
   /// The loss terms of image ([1,3,H,W] on the device); differentiable when grad mode is on.
   /// Each layer's loss is built as soon as its layer has run (VggFeatures::extract's callback),
   /// so its gradient is computed when the backward pass reaches the layer.
-  [[nodiscard]] LossTerms evaluate(const at::Tensor& image) const;
+  [[nodiscard]] LossTerms evaluate(const at::Tensor& image) const override;
 
  private:
   [[nodiscard]] at::Tensor loss_input(const at::Tensor& features) const;
@@ -85,6 +98,7 @@ class Objective {
   double style_weight_;
   double tv_weight_;
   bool normalize_gradients_;
+  bool tileable_;
 };
 
 }  // namespace stylize

@@ -87,6 +87,25 @@ class StyleTransfer {
                           const ProgressCallback& on_progress = {},
                           const std::atomic<bool>* cancel = nullptr) const;
 
+  /// Minimises any loss over the pixels of init_rgb01 ([1,3,H,W] RGB [0,1]) with config's
+  /// optimiser, iterations, reporting, cancellation and recovery, as run does for style
+  /// transfer (texture synthesis, reconstructions, feature visualisation).
+  StyleTransferResult optimise(const LossFunction& objective, const at::Tensor& init_rgb01,
+                               const StyleConfig& config, const ProgressCallback& on_progress = {},
+                               const std::atomic<bool>* cancel = nullptr) const;
+
+  /// One scale of a ladder: the result of optimising at height x width from init (undefined at
+  /// the first scale), with scale_config's iterations.
+  using ScaleRun = std::function<StyleTransferResult(
+      std::int64_t height, std::int64_t width, const StyleConfig& scale_config,
+      const at::Tensor& init_rgb01, const ProgressCallback& on_progress)>;
+  /// The coarse-to-fine ladder of config (scale_ladder, sides too small for the plan's
+  /// deepest layer skipped) over an image of full_height x full_width: run_scale at each side,
+  /// each starting from the previous result upsampled. The result is at full size.
+  StyleTransferResult run_ladder(std::int64_t full_height, std::int64_t full_width,
+                                 const StyleConfig& config, const ScaleRun& run_scale,
+                                 const ProgressCallback& on_progress = {}) const;
+
   /// The style guides for a style side in px (style_side_px of each scale): their targets at
   /// that side (the caller may cache them) and their masks at any size.
   using GuidesForSide = std::function<std::vector<StyleGuide>(int style_side_px)>;

@@ -5,6 +5,7 @@
 #include <stylize/vgg_features.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -59,6 +60,45 @@ struct JobResult {
   bool written = false;  ///< false only when cancelled before the first iteration finished
 };
 
+/// stylize texture: an image with the paintings' style statistics and no content, from noise.
+struct TextureJob {
+  std::vector<std::string> style_paths;
+  std::string output_path;
+  int width_px = 0;   ///< 0 (both): config.size_px on the longest side, the first painting's
+  int height_px = 0;  ///< aspect ratio
+  std::string settings;
+};
+
+/// stylize reconstruct: from noise, the image whose activations at a layer match the photo's;
+/// one per layer.
+struct ReconstructJob {
+  std::string content_path;
+  std::vector<std::string> layers;
+  /// One layer: the image. Several: a labelled sheet across the layers, and each layer's
+  /// image beside it as snapshot_path(output_path, layer).
+  std::string output_path;
+  std::string settings;
+};
+
+/// stylize visualize: for each channel of a layer, an image that excites it strongly.
+struct VisualizeJob {
+  std::string layer;
+  std::vector<std::int64_t> channels;
+  std::string output_dir;  ///< one file per channel, "<layer>_<channel, 4 digits>.png"
+  std::string sheet_path;  ///< empty, or a labelled contact sheet of all channels
+  std::string settings;
+};
+
+/// One image of a texture, reconstruction or visualisation run.
+struct ViewResult {
+  std::string label;  ///< the layer, or "<layer> channel <c>"
+  std::string path;   ///< the file written
+  StyleTransferResult transfer;
+  /// reconstruct: the relative feature error at the layer (|F - F_photo|^2 / |F_photo|^2);
+  /// visualize: the channel's mean activation in units of the layer's mean on the start.
+  double score = 0.0;
+};
+
 /// The files a job reads: its content, its styles, its masks, the model and the config's init
 /// image.
 std::vector<std::string> job_inputs(const StylizeJob& job, const StyleConfig& config,
@@ -72,6 +112,11 @@ void check_output_is_not_an_input(const std::string& output,
 /// True when output exists and was finished: not the best-so-far image of an interrupted job
 /// (Stylizer::run marks those, and a finished run of the same output clears the mark).
 bool output_is_complete(const std::string& output);
+
+/// Saves an output (save_image) marked as unfinished (output_is_complete false) when
+/// `unfinished`, as a cancelled job's best-so-far image is; a finished one clears the mark.
+void write_output(const at::Tensor& image_rgb01, const std::string& path, bool unfinished,
+                  const at::Tensor& alpha01 = {}, const ImageMetadata& metadata = {});
 
 /// "<output stem>_<tag><ext>" beside the output: where snapshot_every_iters writes. The tag is
 /// the iteration, or "s<scale>_<iteration>" in a coarse-to-fine run.
@@ -100,6 +145,17 @@ class Stylizer {
   /// the image files' headers, before anything large is decoded or allocated.
   JobResult run(const StylizeJob& job, const JobEvents& events = {},
                 const std::atomic<bool>* cancel = nullptr);
+
+  /// The network's view (README "What the network sees"), with this Stylizer's config for the
+  /// optimiser, weights and style layers; each writes its images atomically and reports as run
+  /// does (IterationReport::scale_* counts images, then scales). A cancelled run writes what it
+  /// has and stops. Errors as run.
+  ViewResult texture(const TextureJob& job, const JobEvents& events = {},
+                     const std::atomic<bool>* cancel = nullptr);
+  std::vector<ViewResult> reconstruct(const ReconstructJob& job, const JobEvents& events = {},
+                                      const std::atomic<bool>* cancel = nullptr);
+  std::vector<ViewResult> visualize(const VisualizeJob& job, const JobEvents& events = {},
+                                    const std::atomic<bool>* cancel = nullptr);
 
  private:
   /// A job's masks at the output's size: one per style (or none) and the region (or undefined).

@@ -40,6 +40,10 @@ class VggFeatures {
 
   /// Replaces every max-pooling layer with average pooling of the same geometry when avg is true.
   void set_average_pooling(bool avg);
+  /// Pads every convolution's input circularly (the image wraps around left-right and
+  /// top-bottom) instead of with zeros: the network sees a periodic image, for tileable
+  /// textures. Convolutions then run through ATen (no Winograd).
+  void set_circular_padding(bool circular);
 
   /// Runs the network's layers in dtype (kFloat, kBFloat16 or kHalf; weights are converted
   /// once). The input is cast on entry and extract() returns fp32 activations, so the losses and

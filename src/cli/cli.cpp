@@ -4,6 +4,8 @@
 #include "inspect.hpp"
 #include "interrupt.hpp"
 #include "progress.hpp"
+#include "setup.hpp"
+#include "views.hpp"
 
 #include <stylize/device.hpp>
 #include <stylize/errors.hpp>
@@ -20,36 +22,13 @@
 #include <filesystem>
 #include <iostream>
 #include <random>
+#include <set>
 
 namespace stylize::cli {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr const char* kDefaultModelName = "vgg19.pt";
 
-std::string executable_dir() {
-  std::error_code ec;
-  const auto exe = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string() : exe.parent_path().string();
-}
-
-int exit_code_for(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::kConfig:
-      return kExitUsage;
-    case ErrorKind::kInput:
-      return kExitInput;
-    case ErrorKind::kModel:
-      return kExitModel;
-    case ErrorKind::kOutput:
-      return kExitOutput;
-    case ErrorKind::kDevice:
-      return kExitDevice;
-    case ErrorKind::kMemory:
-      return kExitMemory;
-  }
-  return kExitInternal;
-}
 
 bool fails_only_this_job(ErrorKind kind) {
   return kind == ErrorKind::kInput || kind == ErrorKind::kOutput || kind == ErrorKind::kMemory;
@@ -61,6 +40,26 @@ struct WorkPlan {
   std::vector<Job> skipped;
   std::string shard_text = "1/1";
 };
+
+/// A mask that is black everywhere is a usage error for the whole run (exit 2), found before
+/// any work; a missing or broken one fails only its job when the job reads it.
+void check_masks_select_something(const std::vector<Job>& jobs) {
+  std::set<std::string> seen;
+  for (const auto& job : jobs) {
+    std::vector<std::string> paths = job.style_masks;
+    paths.insert(paths.end(), job.style_regions.begin(), job.style_regions.end());
+    if (!job.mask.empty()) paths.push_back(job.mask);
+    for (const auto& path : paths) {
+      std::error_code ec;
+      if (!seen.insert(path).second || !fs::is_regular_file(path, ec)) continue;
+      try {
+        read_mask(path, kMinImageSidePx, kMinImageSidePx);
+      } catch (const InputError&) {
+        // reported by the job that reads it
+      }
+    }
+  }
+}
 
 StylizeJob stylize_job(const Job& job, const std::string& settings) {
   StylizeJob out;
@@ -108,6 +107,7 @@ WorkPlan plan_work(const CliOptions& o) {
     if (!o.settings_from.empty()) inputs.push_back(o.settings_from);
     check_output_is_not_an_input(job.output, inputs);
   }
+  check_masks_select_something(plan.jobs);
   if (o.skip_existing) {  // an interrupted job's best-so-far image does not count as done
     std::vector<Job> to_do;
     for (auto& job : plan.jobs) (output_is_complete(job.output) ? plan.skipped : to_do).push_back(job);
@@ -286,61 +286,13 @@ int run_jobs(Session& session, const WorkPlan& work) {
   return code;
 }
 
-/// Threads, device, precision and a BLAS speed check: the process-wide set-up, done once.
-c10::Device set_up_process(const CliOptions& o, bool makes_images, spdlog::logger& log,
-                           c10::ScalarType& network_dtype) {
-  const int threads = configure_threads(o.threads);
-  if (o.threads > threads) {
-    log.warn("--threads {}: this process may use {} CPU{}, so it runs {} thread{}", o.threads,
-             threads, threads == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
-  }
-  const c10::Device device = resolve_device(o.device);
-  const PrecisionSetup precision = configure_precision(device, o.config.precision);
-  if (!precision.notice.empty()) log.warn("{}", precision.notice);
-  network_dtype = precision.network_dtype;
-  if (device.is_cpu() && makes_images) {
-    const double gflops = measure_cpu_matmul_gflops();
-    log.debug("matrix product: {:.0f} GFLOP/s", gflops);
-    if (gflops < kSlowMatmulGflops) {
-      log.warn("matrix products run at only {:.1f} GFLOP/s: the system BLAS looks slow (the "
-               "reference BLAS?); install OpenBLAS (apt-get install libopenblas0-pthread, as "
-               "scripts/setup.sh does) for a 5-10x faster run",
-               gflops);
-    }
-  }
-  return device;
-}
+}  // namespace
 
-VggFeatures load_model(const CliOptions& o, const c10::Device& device,
-                       c10::ScalarType network_dtype, spdlog::logger& log) {
-  std::vector<std::string> searched;
-  const std::string model_path = find_model(o.model_path, &searched);
-  if (model_path.empty()) {
-    std::string places;
-    for (const auto& place : searched) places += (places.empty() ? "" : ", ") + place;
-    throw ModelError("no model file found (looked for " + places +
-                     "); run scripts/setup.sh --weights FILE or pass --model FILE");
-  }
-  VggFeatures model = VggFeatures::load(model_path, device);
-  model.set_compute_dtype(network_dtype);
-  log.debug("model {}: {} layers, {} convention", model_path, model.layer_names().size(),
-            model.convention());
-  if (model.random_init()) {
-    log.warn("model {} has RANDOM weights (made for tests): the output will not look stylized",
-             model_path);
-  }
-  return model;
-}
 
-std::unique_ptr<spdlog::logger> make_logger(std::ostream& err, int verbosity) {
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(err, /*force_flush=*/true);
-  auto log = std::make_unique<spdlog::logger>("stylize", sink);
-  log->set_pattern("[%H:%M:%S] %^%l%$: %v");
-  log->set_level(verbosity < 0   ? spdlog::level::warn
-                 : verbosity > 0 ? spdlog::level::debug
-                                 : spdlog::level::info);
-  return log;
-}
+
+
+
+namespace {
 
 /// The batch: output folder, engine, progress outputs, then every job.
 int make_images(const ParsedArgs& parsed, const WorkPlan& work, VggFeatures model,
@@ -381,6 +333,7 @@ int make_images(const ParsedArgs& parsed, const WorkPlan& work, VggFeatures mode
 int run_parsed(const ParsedArgs& parsed, std::ostream& out, std::ostream& err,
                bool err_is_terminal) {
   const CliOptions& o = parsed.options;
+  if (!o.command.empty()) return run_view(parsed, out, err, err_is_terminal);
   const auto log = make_logger(err, o.verbosity);
   // Cheap checks first, so a typo fails in milliseconds, not after loading the model.
   WorkPlan work;
@@ -417,30 +370,6 @@ int run_parsed(const ParsedArgs& parsed, std::ostream& out, std::ostream& err,
 
 }  // namespace
 
-std::string find_model(const std::string& explicit_path, std::vector<std::string>* searched) {
-  if (!explicit_path.empty()) return explicit_path;  // its absence is reported by the loader
-  std::vector<std::string> candidates;
-  if (const char* env = std::getenv("STYLIZE_MODEL"); env != nullptr && *env != '\0') {
-    // Named on purpose: a missing file is an error, not a reason to take another model.
-    std::error_code ec;
-    if (!fs::is_regular_file(env, ec)) {
-      throw ModelError("STYLIZE_MODEL names '" + std::string(env) + "', which is not a file");
-    }
-    return env;
-  }
-  candidates.push_back((fs::path("models") / kDefaultModelName).string());
-  if (const auto dir = executable_dir(); !dir.empty()) {
-    candidates.push_back((fs::path(dir) / ".." / "models" / kDefaultModelName).string());
-    candidates.push_back(
-        (fs::path(dir) / ".." / "share" / "stylize" / kDefaultModelName).string());
-  }
-  for (const auto& candidate : candidates) {
-    std::error_code ec;
-    if (fs::is_regular_file(candidate, ec)) return candidate;
-  }
-  if (searched != nullptr) *searched = candidates;
-  return {};
-}
 
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
         bool err_is_terminal) {

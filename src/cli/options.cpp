@@ -1,5 +1,7 @@
 #include "options.hpp"
 
+#include "option_groups.hpp"
+
 #include <stylize/device.hpp>
 #include <stylize/errors.hpp>
 #include <stylize/image_io.hpp>
@@ -11,169 +13,46 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core/version.hpp>
 
+#include <algorithm>
+#include <sstream>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace stylize::cli {
-namespace {
+namespace option_groups {
 
-constexpr const char* kInputOutput = "Input and output";
-constexpr const char* kLook = "Look";
-constexpr const char* kMasks = "Masks";
-constexpr const char* kOptimisation = "Optimisation";
-constexpr const char* kBatch = "Batch";
-constexpr const char* kPerformance = "Performance";
-constexpr const char* kDiagnostics = "Diagnostics";
-
-/// Accepts one of names' keys and replaces it by its value's number (which CLI11 then converts
-/// to the bound variable); otherwise "X not in {a,b,c}", as CLI::IsMember words it.
-template <typename Value>
-CLI::Validator one_of(const std::vector<std::pair<std::string, Value>>& names) {
-  std::string listed;
-  for (const auto& entry : names) listed += (listed.empty() ? "" : ",") + entry.first;
-  return CLI::Validator(
-      [names, listed](std::string& text) -> std::string {
-        for (const auto& [name, value] : names) {
-          if (text == name) {
-            text = std::to_string(static_cast<int>(value));
-            return {};
-          }
-        }
-        return text + " not in {" + listed + "}";
-      },
-      "", "one_of");
-}
-
-/// An option bound straight to an engine enum: its spellings come from enum_names, the default
-/// shown is the config's initial value.
-template <typename Enum>
-CLI::Option* add_enum(CLI::App& app, const std::string& flags, Enum& value,
-                      const std::string& help) {
-  std::vector<std::pair<std::string, Enum>> names;
-  std::string choices;
-  for (const auto& entry : enum_names(value)) {
-    names.emplace_back(entry.name, entry.value);
-    choices += (choices.empty() ? "" : "|") + std::string(entry.name);
-  }
-  return app.add_option(flags, value, help)
-      ->transform(one_of(names))
-      ->type_name(choices)
-      ->default_str(name_of(value));
-}
-
-/// Puts the options added during its lifetime under one heading of --help.
-class GroupFrom {
- public:
-  GroupFrom(CLI::App& app, const char* name)
-      : app_(app), name_(name), first_(app.get_options().size()) {}
-  ~GroupFrom() {
-    const auto options = app_.get_options();
-    for (std::size_t i = first_; i < options.size(); ++i) options[i]->group(name_);
-  }
-  GroupFrom(const GroupFrom&) = delete;
-  GroupFrom& operator=(const GroupFrom&) = delete;
-
- private:
-  CLI::App& app_;
-  const char* name_;
-  std::size_t first_;
-};
-
-void add_input_output(CLI::App& app, CliOptions& o) {
-  const GroupFrom grouped(app, kInputOutput);
-  StyleConfig& c = o.config;
-  app.add_option("-c,--content", o.content_paths,
-                 "Content image (the photo); repeat, or give directories or quoted patterns "
-                 "like 'photos/*.jpg', for a batch")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_option("-s,--style", o.style_paths,
-                 "Style image (the painting); repeat to blend several styles")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_option("-o,--output", o.output_path,
-                 fmt::format("Output image; format from the extension: png, jpg, webp, tif, bmp "
-                             "(default: {})",
-                             kDefaultOutput));
-  app.add_option("--size", c.size_px, "Longest side of the output in px")->capture_default_str();
-  app.add_option("-n,--iterations", c.iterations, "Optimisation steps (one evaluation each)")
-      ->capture_default_str();
-  app.add_option("--settings-from", o.settings_from,
-                 "Re-run with the settings stored in a stylize output (PNG, JPEG); options given "
-                 "as well override them");
-  app.add_option("--model", o.model_path,
-                 "TorchScript VGG model (default: $STYLIZE_MODEL, ./models/vgg19.pt, "
-                 "<exe>/../models/vgg19.pt, <exe>/../share/stylize/vgg19.pt)");
-}
-
-void add_look(CLI::App& app, StyleConfig& c) {
-  const GroupFrom grouped(app, kLook);
-  CLI::App* group = &app;
-  group->add_option("--style-weight", c.style_weight, "Weight of the style loss")
-      ->capture_default_str();
-  group->add_option("--content-weight", c.content_weight, "Weight of the content loss")
-      ->capture_default_str();
-  group->add_option("--tv-weight", c.tv_weight, "Weight of the total-variation (smoothness) loss")
-      ->capture_default_str();
-  group->add_option("--style-scale", c.style_scale,
-                    "Style image's longest side, as a multiple of --size")
-      ->capture_default_str();
-  group->add_option("--style-blend", c.style_blend,
-                    "Weights of the style images, comma-separated (default: equal)")
-      ->delimiter(',')
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  add_enum(*group, "--preserve-colors", c.colour_mode,
-           "none; luminance (transfer brightness only, keep the photo's colours); stats "
-           "(recolour the style to the photo's colour statistics first)");
-  add_enum(*group, "--style-loss", c.style_loss,
-           "gram (Gatys); mean-cov (channel means and covariances); w2 (Wasserstein-2 "
-           "between the features' Gaussians: stronger, truer colours and contrast)");
-  group->add_option("--pooling", c.average_pooling, "max or avg (average pooling is smoother)")
+void add_pooling(CLI::App& app, StyleConfig& c) {
+  app.add_option("--pooling", c.average_pooling, "max or avg (average pooling is smoother)")
       ->transform(one_of(std::vector<std::pair<std::string, bool>>{{"max", false},
                                                                     {"avg", true}}))
       ->type_name("max|avg")
       ->default_str(c.average_pooling ? "avg" : "max");
-  group->add_option_function<std::string>(
-      "--content-layers", [&c](const std::string& text) { c.content_layers = parse_layer_list(text); },
-      "Content layers with optional weights, e.g. relu4_2 or relu3_2:1,relu4_2:2 (default: "
-      "relu4_2, or the deepest reluB_2 the model has)");
-  group->add_option_function<std::string>(
+}
+
+/// The look options that concern the painting (style transfer and texture).
+void add_style_look(CLI::App& app, StyleConfig& c) {
+  app.add_option("--style-weight", c.style_weight, "Weight of the style loss")
+      ->capture_default_str();
+  app.add_option("--tv-weight", c.tv_weight, "Weight of the total-variation (smoothness) loss")
+      ->capture_default_str();
+  app.add_option("--style-scale", c.style_scale,
+                 "Style image's longest side, as a multiple of --size")
+      ->capture_default_str();
+  app.add_option("--style-blend", c.style_blend,
+                 "Weights of the style images, comma-separated (default: equal)")
+      ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  add_enum(app, "--style-loss", c.style_loss,
+           "gram (Gatys); mean-cov (channel means and covariances); w2 (Wasserstein-2 "
+           "between the features' Gaussians: stronger, truer colours and contrast)");
+  add_pooling(app, c);
+  app.add_option_function<std::string>(
       "--style-layers", [&c](const std::string& text) { c.style_layers = parse_layer_list(text); },
       "Style layers with optional weights, e.g. relu1_1:2,relu2_1 (default: relu1_1 relu2_1 "
       "relu3_1 relu4_1 relu5_1 where present)");
-  group->add_flag("--normalize-weights", c.normalize_weights,
-                  "Divide each layer's weight by its channel count (favours fine texture)");
-  group->add_option_function<std::string>(
-           "--init",
-           [&c](const std::string& text) {
-             c.init = InitKind::kImage;
-             c.init_path = text;
-             for (const auto& entry : enum_names(InitKind{})) {
-               if (text == entry.name) c.init = entry.value;
-             }
-           },
-           "Start image: auto (style-colors, or content with --preserve-colors); content; "
-           "style-colors (the photo recoloured to the style's colour statistics: reaches the "
-           "same loss sooner); noise; or an image file")
-      ->type_name("auto|content|style-colors|noise|FILE")
-      ->default_str(name_of(c.init));
-}
-
-void add_masks(CLI::App& app, CliOptions& o) {
-  const GroupFrom grouped(app, kMasks);
-  app.add_option("--style-mask", o.masks.style_masks,
-                 "One per --style, in order: the style applies where its mask is white (grey: "
-                 "partly; the alpha channel if it has one, else brightness). {content} in the "
-                 "path stands for the photo's name")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_option("--mask", o.masks.mask,
-                 "Stylize only where this mask is white; elsewhere the output is the photo");
-  app.add_option("--mask-feather", o.config.mask_feather_px,
-                 "Width in px of the soft edge between --mask's region and the photo")
-      ->capture_default_str();
-  app.add_option("--style-region", o.masks.style_regions,
-                 "One per --style, in order: take that painting's style only from where this "
-                 "mask is white (e.g. only its sky)")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_flag("--normalize-weights", c.normalize_weights,
+               "Divide each layer's weight by its channel count (favours fine texture)");
 }
 
 void add_optimisation(CLI::App& app, StyleConfig& c, CliOptions& o) {
@@ -211,6 +90,112 @@ void add_optimisation(CLI::App& app, StyleConfig& c, CliOptions& o) {
   group->add_option("--seed", o.seed, "Random seed (default: random, and printed)");
 }
 
+void add_performance(CLI::App& app, CliOptions& o, bool with_memory) {
+  StyleConfig& c = o.config;
+  const GroupFrom grouped(app, kPerformance);
+  CLI::App* group = &app;
+  group->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  group->add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
+  add_enum(*group, "--precision", c.precision,
+           "Network arithmetic: fp32; tf32, fp16 (CUDA); bf16 (image and losses stay fp32)");
+  add_enum(*group, "--conv", c.conv_algorithm,
+           "CPU convolutions: winograd (oneDNN, ~1.5x faster where the CPU has AVX-512), "
+           "direct (as PyTorch), auto (winograd where it runs)");
+  if (!with_memory) return;
+  group->add_option_function<std::string>(
+      "--max-memory",
+      [&c](const std::string& text) { c.max_memory_bytes = parse_memory_size(text); },
+      "Memory budget, e.g. 4G or 800M (default: what the machine has available)");
+  group->add_flag("--fit-memory", c.fit_memory,
+                  "Lower --size to the largest size whose estimated peak memory fits");
+}
+
+std::string settings_json(const std::vector<std::string>& args, std::uint64_t seed,
+                          const std::string& model) {
+  nlohmann::ordered_json json;
+  json["stylize"] = kVersion;
+  json["seed"] = seed;
+  json["model"] = model;
+  json["args"] = args;
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace option_groups
+
+namespace {
+using namespace option_groups;  // NOLINT(google-build-using-namespace): this file's own groups
+
+void add_input_output(CLI::App& app, CliOptions& o) {
+  const GroupFrom grouped(app, kInputOutput);
+  StyleConfig& c = o.config;
+  app.add_option("-c,--content", o.content_paths,
+                 "Content image (the photo); repeat, or give directories or quoted patterns "
+                 "like 'photos/*.jpg', for a batch")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("-s,--style", o.style_paths,
+                 "Style image (the painting); repeat to blend several styles")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("-o,--output", o.output_path,
+                 fmt::format("Output image; format from the extension: png, jpg, webp, tif, bmp "
+                             "(default: {})",
+                             kDefaultOutput));
+  app.add_option("--size", c.size_px, "Longest side of the output in px")->capture_default_str();
+  app.add_option("-n,--iterations", c.iterations, "Optimisation steps (one evaluation each)")
+      ->capture_default_str();
+  app.add_option("--settings-from", o.settings_from,
+                 "Re-run with the settings stored in a stylize output (PNG, JPEG); options given "
+                 "as well override them");
+  app.add_option("--model", o.model_path,
+                 "TorchScript VGG model (default: $STYLIZE_MODEL, ./models/vgg19.pt, "
+                 "<exe>/../models/vgg19.pt, <exe>/../share/stylize/vgg19.pt)");
+}
+
+void add_look(CLI::App& app, StyleConfig& c) {
+  const GroupFrom grouped(app, kLook);
+  add_style_look(app, c);
+  app.add_option("--content-weight", c.content_weight, "Weight of the content loss")
+      ->capture_default_str();
+  add_enum(app, "--preserve-colors", c.colour_mode,
+           "none; luminance (transfer brightness only, keep the photo's colours); stats "
+           "(recolour the style to the photo's colour statistics first)");
+  app.add_option_function<std::string>(
+      "--content-layers", [&c](const std::string& text) { c.content_layers = parse_layer_list(text); },
+      "Content layers with optional weights, e.g. relu4_2 or relu3_2:1,relu4_2:2 (default: "
+      "relu4_2, or the deepest reluB_2 the model has)");
+  app.add_option_function<std::string>(
+         "--init",
+         [&c](const std::string& text) {
+           c.init = InitKind::kImage;
+           c.init_path = text;
+           for (const auto& entry : enum_names(InitKind{})) {
+             if (text == entry.name) c.init = entry.value;
+           }
+         },
+         "Start image: auto (style-colors, or content with --preserve-colors); content; "
+         "style-colors (the photo recoloured to the style's colour statistics: reaches the "
+         "same loss sooner); noise; or an image file")
+      ->type_name("auto|content|style-colors|noise|FILE")
+      ->default_str(name_of(c.init));
+}
+
+void add_masks(CLI::App& app, CliOptions& o) {
+  const GroupFrom grouped(app, kMasks);
+  app.add_option("--style-mask", o.masks.style_masks,
+                 "One per --style, in order: the style applies where its mask is white (grey: "
+                 "partly; the alpha channel if it has one, else brightness). {content} in the "
+                 "path stands for the photo's name")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--mask", o.masks.mask,
+                 "Stylize only where this mask is white; elsewhere the output is the photo");
+  app.add_option("--mask-feather", o.config.mask_feather_px,
+                 "Width in px of the soft edge between --mask's region and the photo")
+      ->capture_default_str();
+  app.add_option("--style-region", o.masks.style_regions,
+                 "One per --style, in order: take that painting's style only from where this "
+                 "mask is white (e.g. only its sky)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
 void add_batch(CLI::App& app, CliOptions& o) {
   const GroupFrom grouped(app, kBatch);
   CLI::App* group = &app;
@@ -231,25 +216,6 @@ void add_batch(CLI::App& app, CliOptions& o) {
   group->add_option("--progress-json", o.progress_json,
                     "Write JSON-lines progress to FILE, or - for standard output");
   group->add_flag("--dry-run", o.dry_run, "Print the planned work list and exit");
-}
-
-void add_performance(CLI::App& app, CliOptions& o) {
-  StyleConfig& c = o.config;
-  const GroupFrom grouped(app, kPerformance);
-  CLI::App* group = &app;
-  group->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  group->add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
-  add_enum(*group, "--precision", c.precision,
-           "Network arithmetic: fp32; tf32, fp16 (CUDA); bf16 (image and losses stay fp32)");
-  add_enum(*group, "--conv", c.conv_algorithm,
-           "CPU convolutions: winograd (oneDNN, ~1.5x faster where the CPU has AVX-512), "
-           "direct (as PyTorch), auto (winograd where it runs)");
-  group->add_option_function<std::string>(
-      "--max-memory",
-      [&c](const std::string& text) { c.max_memory_bytes = parse_memory_size(text); },
-      "Memory budget, e.g. 4G or 800M (default: what the machine has available)");
-  group->add_flag("--fit-memory", c.fit_memory,
-                  "Lower --size to the largest size whose estimated peak memory fits");
 }
 
 void add_diagnostics(CLI::App& app, CliOptions& o) {
@@ -277,7 +243,6 @@ void add_diagnostics(CLI::App& app, CliOptions& o) {
                                         library_versions() + ", OpenCV " CV_VERSION ")");
   app.get_help_ptr()->group(kInputOutput);
 }
-
 /// The arguments stored in a stylize output (job_settings' "args").
 std::vector<std::string> stored_args(const std::string& path) {
   const auto settings = read_image_metadata(read_file_bytes(path)).settings;
@@ -352,12 +317,7 @@ std::string job_settings(const std::vector<std::string>& args, const Job& job, s
   for (const auto& region : job.style_regions) kept.insert(kept.end(), {"--style-region", region});
   if (!job.mask.empty()) kept.insert(kept.end(), {"--mask", job.mask});
   kept.insert(kept.end(), {"-o", job.output, "--seed", std::to_string(seed)});
-  nlohmann::ordered_json json;
-  json["stylize"] = kVersion;
-  json["seed"] = seed;
-  json["model"] = model;
-  json["args"] = kept;
-  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return option_groups::settings_json(kept, seed, model);
 }
 
 namespace {
@@ -378,8 +338,16 @@ CLI::App& configure(CLI::App& app, ParsedArgs& parsed) {
 }  // namespace
 
 ParsedArgs parse_args(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    const auto& names = subcommands();
+    if (std::find(names.begin(), names.end(), args.front()) != names.end()) {
+      return parse_subcommand(args.front(), {args.begin() + 1, args.end()});
+    }
+  }
   ParsedArgs parsed;
   CLI::App app("stylize: neural style transfer (Gatys et al.) from the command line", "stylize");
+  app.footer("Also: stylize texture | reconstruct | visualize (see stylize COMMAND --help): "
+             "textures, reconstructions and channel pictures from the same network.");
   configure(app, parsed);
   const auto given = without_settings_from(args, &parsed.options.settings_from);
   std::vector<std::string> stored;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace stylize::cli {
@@ -36,7 +37,23 @@ struct CliOptions {
   int measure_size_px = kDefaultMeasureSizePx;
   int verbosity = 0;  ///< -1 quiet, 0 normal, 1 verbose
   std::string settings_from;  ///< --settings-from: the output whose stored settings were used
+  /// The subcommand: empty for style transfer, else "texture", "reconstruct" or "visualize".
+  std::string command;
+  int texture_width_px = 0;   ///< texture --size WxH; 0: --size N, the painting's aspect
+  int texture_height_px = 0;
+  std::vector<std::string> layers;     ///< reconstruct, visualize --layer
+  std::vector<std::int64_t> channels;  ///< visualize --channels
 };
+
+/// The subcommands besides style transfer (the plain command).
+const std::vector<std::string>& subcommands();
+
+/// "0-15", "5,40" or "0-3,9": the channel numbers, in order. Throws ConfigError naming the text.
+std::vector<std::int64_t> parse_channels(const std::string& text);
+
+/// "256x160" (width x height) or "256" (longest side): {width, height}, 0 x 0 for one number
+/// (then *longest_side is set). Throws ConfigError for other text or sizes out of range.
+std::pair<int, int> parse_texture_size(const std::string& text, int* longest_side);
 
 /// The default output of a single image.
 inline constexpr const char* kDefaultOutput = "out.png";
@@ -60,6 +77,11 @@ struct ParsedArgs {
 /// UsageError for bad arguments, ConfigError for malformed values (layer lists, memory sizes)
 /// or a FILE without stored settings, InputError for an unreadable FILE.
 ParsedArgs parse_args(const std::vector<std::string>& args);
+
+/// The settings stored in the output of a subcommand: version, seed, model and its arguments
+/// (with --seed), as JSON.
+std::string view_settings(const std::vector<std::string>& args, std::uint64_t seed,
+                          const std::string& model);
 
 /// The settings text stored in a job's output: the stylize version, the seed, the model and
 /// the arguments that make that one image again (args with the job's own input, styles, masks

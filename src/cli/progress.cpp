@@ -24,6 +24,10 @@ std::string format_duration(double seconds) {
 }
 
 std::string format_losses(const LossBreakdown& l) {
+  if (l.activation != 0.0) {  // stylize visualize: the channel's activation, not a distance
+    return fmt::format("loss {:.4g} (activation {:.4g}, tv {:.4g})", l.total, -l.activation,
+                       l.tv);
+  }
   return fmt::format("loss {:.4g} (content {:.4g}, style {:.4g}, tv {:.4g})", l.total, l.content,
                      l.style, l.tv);
 }
@@ -81,7 +85,9 @@ void ProgressPrinter::clear_line() {
 
 namespace {
 json losses_json(const LossBreakdown& l) {
-  return {{"total", l.total}, {"content", l.content}, {"style", l.style}, {"tv", l.tv}};
+  nlohmann::json json = {{"total", l.total}, {"content", l.content}, {"style", l.style}, {"tv", l.tv}};
+  if (l.activation != 0.0) json["activation"] = -l.activation;
+  return json;
 }
 }  // namespace
 

@@ -57,15 +57,12 @@ void accumulate(StyleTransferResult& total, StyleTransferResult&& scale) {
 
 }  // namespace
 
-StyleTransferResult StyleTransfer::run_coarse_to_fine(const at::Tensor& content_rgb01,
-                                                      const GuidesForSide& guides_for_side,
-                                                      const StyleConfig& config,
-                                                      const at::Tensor& init_rgb01,
-                                                      const ProgressCallback& on_progress,
-                                                      const std::atomic<bool>* cancel) const {
-  const auto full_h = content_rgb01.size(2);
-  const auto full_w = content_rgb01.size(3);
-  const auto ladder = usable_ladder(full_h, full_w, config, min_side_px());
+StyleTransferResult StyleTransfer::run_ladder(std::int64_t full_height, std::int64_t full_width,
+                                              const StyleConfig& config,
+                                              const ScaleRun& run_scale,
+                                              const ProgressCallback& on_progress) const {
+  const auto ladder = usable_ladder(full_height, full_width, config, min_side_px());
+  const int full_side = static_cast<int>(std::max(full_height, full_width));
   StyleTransferResult total;
   for (std::size_t k = 0; k < ladder.size(); ++k) {
     StyleConfig scale_config = config;
@@ -73,32 +70,54 @@ StyleTransferResult StyleTransfer::run_coarse_to_fine(const at::Tensor& content_
     if (k == 0 && config.initial_iterations > 0 && ladder.size() > 1) {
       scale_config.iterations = config.initial_iterations;
     }
-    const at::Tensor content = resize_longest_side(content_rgb01, ladder[k]);
-    at::Tensor init = init_rgb01.defined() ? resize_longest_side(init_rgb01, ladder[k]) : init_rgb01;
+    const auto [width, height] = longest_side_size(static_cast<int>(full_width),
+                                                   static_cast<int>(full_height), ladder[k]);
+    const auto h = ladder[k] == full_side ? full_height : height;
+    const auto w = ladder[k] == full_side ? full_width : width;
+    at::Tensor init;
     if (total.image_rgb01.defined()) {
       // Each scale starts from the previous result, upsampled to this scale's exact shape.
-      init = upsample_to(total.image_rgb01, content.size(2), content.size(3));
+      init = upsample_to(total.image_rgb01, h, w);
       scale_config.init = InitKind::kImage;
     }
     ProgressCallback scaled;
     if (on_progress) {
-      scaled = [&, k](const IterationReport& report) {
+      scaled = [&, k, h, w](const IterationReport& report) {
         IterationReport r = report;
         r.scale_index = static_cast<int>(k);
         r.scale_count = static_cast<int>(ladder.size());
-        r.width_px = static_cast<int>(content.size(3));
-        r.height_px = static_cast<int>(content.size(2));
+        r.width_px = static_cast<int>(w);
+        r.height_px = static_cast<int>(h);
         on_progress(r);
       };
     }
-    const auto guides = guides_for_side(style_side_px(ladder[k], config.style_scale));
-    accumulate(total, run(content, guides, scale_config, init, scaled, cancel));
+    accumulate(total, run_scale(h, w, scale_config, init, scaled));
     if (total.cancelled) break;
   }
-  if (total.image_rgb01.size(2) != full_h || total.image_rgb01.size(3) != full_w) {
-    total.image_rgb01 = upsample_to(total.image_rgb01, full_h, full_w);
+  if (total.image_rgb01.size(2) != full_height || total.image_rgb01.size(3) != full_width) {
+    total.image_rgb01 = upsample_to(total.image_rgb01, full_height, full_width);
   }
   return total;
+}
+
+StyleTransferResult StyleTransfer::run_coarse_to_fine(const at::Tensor& content_rgb01,
+                                                      const GuidesForSide& guides_for_side,
+                                                      const StyleConfig& config,
+                                                      const at::Tensor& init_rgb01,
+                                                      const ProgressCallback& on_progress,
+                                                      const std::atomic<bool>* cancel) const {
+  const ScaleRun run_scale = [&](std::int64_t /*height*/, std::int64_t /*width*/,
+                                 const StyleConfig& scale_config,
+                                 const at::Tensor& previous, const ProgressCallback& progress) {
+    const at::Tensor content = resize_longest_side(content_rgb01, scale_config.size_px);
+    at::Tensor init = previous;
+    if (!init.defined() && init_rgb01.defined()) {
+      init = resize_longest_side(init_rgb01, scale_config.size_px);
+    }
+    const auto guides = guides_for_side(style_side_px(scale_config.size_px, config.style_scale));
+    return run(content, guides, scale_config, init, progress, cancel);
+  };
+  return run_ladder(content_rgb01.size(2), content_rgb01.size(3), config, run_scale, on_progress);
 }
 
 }  // namespace stylize

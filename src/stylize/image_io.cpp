@@ -305,7 +305,8 @@ at::Tensor read_mask(const std::string& path, int width_px, int height_px,
                      bool* aspect_differs_out) {
   const auto bytes = read_file_bytes(path);
   if (bytes.empty()) throw InputError("cannot read image '" + path + "': the file is empty");
-  // Any size will do (a 2x1 mask splits an image in halves): no minimum as for photos.
+  // Any size will do (it is resized to the image, bilinear when growing): no minimum as for
+  // photos.
   const Decoded decoded = decode(bytes, path);
   const auto rgb = to_tensor_rgb01(resize_to_float01(decoded.bgr, decoded.bgr.cols,
                                                      decoded.bgr.rows));

@@ -12,12 +12,16 @@
 namespace stylize {
 
 LossBreakdown LossTerms::to_host(const at::Tensor& grad, bool* grad_finite) const {
-  std::vector<at::Tensor> values{content, style, tv, total};
+  const auto zero = at::zeros({}, total.options());
+  std::vector<at::Tensor> values;
+  for (const auto* term : {&content, &style, &tv, &activation, &total}) {
+    values.push_back(term->defined() ? term->reshape({}) : zero);
+  }
   if (grad.defined()) values.push_back(grad.isfinite().all().to(total.scalar_type()));
   const auto host = at::stack(values).to(at::kCPU, at::kDouble);
   const auto* v = host.data_ptr<double>();
-  if (grad_finite != nullptr) *grad_finite = !grad.defined() || v[4] != 0.0;
-  return {v[0], v[1], v[2], v[3]};
+  if (grad_finite != nullptr) *grad_finite = !grad.defined() || v[5] != 0.0;
+  return {v[0], v[1], v[2], v[3], v[4]};
 }
 
 Objective::Objective(VggFeatures& model, const LayerPlan& plan,
@@ -34,7 +38,8 @@ Objective::Objective(VggFeatures& model, const LayerPlan& plan,
       content_weight_(config.content_weight),
       style_weight_(config.style_weight),
       tv_weight_(config.tv_weight),
-      normalize_gradients_(config.normalize_gradients) {
+      normalize_gradients_(config.normalize_gradients),
+      tileable_(config.tileable) {
   std::vector<int> content_indices;
   for (const auto& layer : plan_.content) content_indices.push_back(layer.index);
   indices_ = content_indices;
@@ -48,12 +53,14 @@ Objective::Objective(VggFeatures& model, const LayerPlan& plan,
       content_targets_.push_back(features);
     }
   }
-  if (guides_.empty()) throw ConfigError("no style targets given");
+  if (guides_.empty() && !plan_.style.empty()) throw ConfigError("no style targets given");
   unguided_ = guides_.size() == 1 && !guides_.front().mask01.defined() &&
               guides_.front().weight == 1.0;
-  if (!unguided_) prepare_masks(content_on_device);
+  if (!unguided_ && !guides_.empty()) prepare_masks(content_on_device);
   std::vector<std::int64_t> style_channels;
-  for (const auto& gram : guides_.front().targets->grams) style_channels.push_back(gram.size(1));
+  if (!guides_.empty()) {
+    for (const auto& gram : guides_.front().targets->grams) style_channels.push_back(gram.size(1));
+  }
   content_layer_weights_ =
       effective_layer_weights(plan_.content, content_channels, config.normalize_weights);
   style_layer_weights_ =
@@ -113,6 +120,15 @@ at::Tensor Objective::guided_style_loss(const at::Tensor& features, std::size_t 
   return loss;
 }
 
+namespace {
+/// image [N,C,H,W] with its first row and column appended after its last: the wrap's
+/// neighbours, for the total variation of a tileable image.
+at::Tensor wrap_edges(const at::Tensor& image) {
+  const auto rows = at::cat({image, image.narrow(2, 0, 1)}, 2);
+  return at::cat({rows, rows.narrow(3, 0, 1)}, 3);
+}
+}  // namespace
+
 at::Tensor Objective::loss_input(const at::Tensor& features) const {
   return normalize_gradients_ && at::GradMode::is_enabled() ? normalize_gradient(features)
                                                             : features;
@@ -152,7 +168,7 @@ LossTerms Objective::evaluate(const at::Tensor& image) const {
   });
   terms.content = terms.content * content_weight_;
   terms.style = terms.style * style_weight_;
-  terms.tv = total_variation(image) * tv_weight_;
+  terms.tv = total_variation(tileable_ ? wrap_edges(image) : image) * tv_weight_;
   terms.total = terms.content + terms.style + terms.tv;
   return terms;
 }

@@ -47,7 +47,7 @@ at::Tensor initial_image(const at::Tensor& content, const StyleConfig& config,
 /// loop around the optimisers.
 class OptimisationRun {
  public:
-  OptimisationRun(const Objective& objective, at::Tensor image, const StyleConfig& config,
+  OptimisationRun(const LossFunction& objective, at::Tensor image, const StyleConfig& config,
                   const ProgressCallback& on_progress, const std::atomic<bool>* cancel)
       : objective_(objective),
         image_(std::move(image)),
@@ -83,7 +83,7 @@ class OptimisationRun {
     settings.learning_rate = config_.effective_learning_rate();
     settings.max_evaluations = config_.iterations;
     settings.lbfgs_history = config_.lbfgs_history;
-    settings.line_search = !config_.normalize_gradients;
+    settings.line_search = !config_.normalize_gradients && !objective_.stochastic();
     settings.average_decay = config_.average_decay;
     int failures = 0;
     while (evaluations_ < config_.iterations) {
@@ -206,7 +206,7 @@ class OptimisationRun {
     }
   }
 
-  const Objective& objective_;
+  const LossFunction& objective_;
   at::Tensor image_;
   const StyleConfig& config_;
   const ProgressCallback& on_progress_;
@@ -226,6 +226,16 @@ class OptimisationRun {
 };
 
 }  // namespace
+
+StyleTransferResult StyleTransfer::optimise(const LossFunction& objective,
+                                            const at::Tensor& init_rgb01,
+                                            const StyleConfig& config,
+                                            const ProgressCallback& on_progress,
+                                            const std::atomic<bool>* cancel) const {
+  auto image = init_rgb01.to(device_, at::kFloat).clone().requires_grad_(true);
+  OptimisationRun run(objective, std::move(image), config, on_progress, cancel);
+  return run.run();
+}
 
 StyleTransfer::StyleTransfer(VggFeatures& model, LayerPlan plan, c10::Device device)
     : model_(model), plan_(std::move(plan)), device_(device) {}
@@ -268,7 +278,7 @@ void StyleTransfer::check_inputs(const at::Tensor& content_rgb01,
   if (content_rgb01.dim() != 4 || content_rgb01.size(1) != 3) {
     throw ConfigError("content image must be a [1,3,H,W] tensor");
   }
-  if (guides.empty()) throw ConfigError("no style targets given");
+  if (guides.empty() && !plan_.style.empty()) throw ConfigError("no style targets given");
   for (const auto& guide : guides) {
     if (guide.targets == nullptr || guide.targets->grams.size() != plan_.style.size()) {
       throw ConfigError("style targets do not match the layer plan");

@@ -219,16 +219,23 @@ at::Tensor Stylizer::start_image(const StylizeJob& job, const at::Tensor& conten
                                   static_cast<int>(content.size(2)));
   }
   if (config.init != InitKind::kStyleColours) return {};  // StyleTransfer makes it
-  if (masks.styles.empty()) {
-    return match_colour_statistics(content, palette(job.style_paths, config.size_px, events));
-  }
-  // Each style's region in that style's colours.
+  // Each style's region in that style's colours (with --mask, only inside it: the feathered
+  // edge of the composite must not show a recoloured but unstylized photo).
   std::vector<at::Tensor> recoloured;
-  for (const auto& style : job.style_paths) {
+  std::vector<at::Tensor> regions;
+  if (masks.styles.empty()) {
     recoloured.push_back(
-        match_colour_statistics(content, palette({style}, config.size_px, events)));
+        match_colour_statistics(content, palette(job.style_paths, config.size_px, events)));
+    if (!masks.region.defined()) return recoloured.front();
+    regions.push_back(masks.region);
   }
-  return blend_by_masks(recoloured, masks.styles, content);
+  for (std::size_t k = 0; k < masks.styles.size(); ++k) {
+    recoloured.push_back(match_colour_statistics(
+        content, palette({job.style_paths[k]}, config.size_px, events)));
+    regions.push_back(masks.region.defined() ? masks.styles[k].mul(masks.region)
+                                             : masks.styles[k]);
+  }
+  return blend_by_masks(recoloured, regions, content);
 }
 
 JobResult Stylizer::optimise(const StylizeJob& job, const Image& content_image,
@@ -313,19 +320,24 @@ JobResult Stylizer::run(const StylizeJob& job, const JobEvents& events,
   }
   JobResult result = optimise(job, content, config, events, cancel);
   if (result.transfer.cancelled && result.transfer.iterations_run == 0) return result;
-  const auto mark = interrupted_mark(job.output_path);
-  if (result.transfer.cancelled) {  // marked first: a crash in between leaves it unfinished
+  // The photo's colour profile stays with it, and the settings that made the image go along.
+  write_output(result.transfer.image_rgb01, job.output_path, result.transfer.cancelled,
+               content.alpha01, {job.settings, content.icc_profile});
+  result.written = true;
+  return result;
+}
+
+void write_output(const at::Tensor& image_rgb01, const std::string& path, bool unfinished,
+                  const at::Tensor& alpha01, const ImageMetadata& metadata) {
+  const auto mark = interrupted_mark(path);
+  if (unfinished) {  // marked first: a crash in between leaves it unfinished
     write_file_atomically(mark.string(), std::vector<std::uint8_t>{'\n'});
   }
-  // The photo's colour profile stays with it, and the settings that made the image go along.
-  save_image(result.transfer.image_rgb01, job.output_path, content.alpha01,
-             {job.settings, content.icc_profile});
-  if (!result.transfer.cancelled) {
+  save_image(image_rgb01, path, alpha01, metadata);
+  if (!unfinished) {
     std::error_code ec;
     fs::remove(mark, ec);
   }
-  result.written = true;
-  return result;
 }
 
 }  // namespace stylize

@@ -70,6 +70,7 @@ struct VggFeatures::Impl {
   std::string path;
   bool random_init = false;
   bool average_pooling = false;
+  bool circular_padding = false;
 };
 
 VggFeatures::VggFeatures(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -183,6 +184,8 @@ int VggFeatures::pools_before(int index) const {
 
 void VggFeatures::set_average_pooling(bool avg) { impl_->average_pooling = avg; }
 
+void VggFeatures::set_circular_padding(bool circular) { impl_->circular_padding = circular; }
+
 void VggFeatures::set_compute_dtype(c10::ScalarType dtype) {
   if (dtype != c10::ScalarType::Float && dtype != c10::ScalarType::BFloat16 &&
       dtype != c10::ScalarType::Half) {
@@ -248,6 +251,16 @@ std::vector<at::Tensor> VggFeatures::extract(const at::Tensor& image_rgb01,
   return outputs;
 }
 
+namespace {
+/// x [N,C,H,W] with one pixel of the opposite edge added on each side (circular padding).
+at::Tensor wrap_pad(const at::Tensor& x) {
+  const auto h = x.size(2);
+  const auto w = x.size(3);
+  auto rows = at::cat({x.narrow(2, h - 1, 1), x, x.narrow(2, 0, 1)}, 2);
+  return at::cat({rows.narrow(3, w - 1, 1), rows, rows.narrow(3, 0, 1)}, 3);
+}
+}  // namespace
+
 void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>& layer_indices,
                           const LayerCallback& on_layer) {
   if (layer_indices.empty()) return;
@@ -270,7 +283,8 @@ void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>&
   // reorder to NCHW and back, in the forward pass or the backward.
   auto chains_blocked = [&](int i) {
     const auto k = static_cast<std::size_t>(i);
-    return i + 3 <= last && !impl_->average_pooling && impl_->winograd[k] &&
+    return i + 3 <= last && !impl_->average_pooling && !impl_->circular_padding &&
+           impl_->winograd[k] &&
            impl_->kinds[k + 1] == LayerKind::kRelu && impl_->kinds[k + 2] == LayerKind::kPool &&
            impl_->winograd[k + 3] && !requested(i) && !requested(i + 1) && !requested(i + 2);
   };
@@ -284,7 +298,9 @@ void VggFeatures::extract(const at::Tensor& image_rgb01, const std::vector<int>&
     }
     switch (impl_->kinds[k]) {
       case LayerKind::kConv:
-        if (impl_->winograd[k]) {
+        if (impl_->circular_padding) {
+          x = at::conv2d(wrap_pad(x), impl_->compute_weights[k], impl_->compute_biases[k]);
+        } else if (impl_->winograd[k]) {
           x = impl_->winograd[k]->forward(x);
         } else if (impl_->conv_algorithm != ConvAlgorithm::kDirect) {
           // Not a Winograd layer: conv1_1 (3 channels) gets its own input gradient, and

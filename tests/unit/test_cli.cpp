@@ -739,5 +739,55 @@ TEST_F(CliRunTest, masks_follow_each_photo_and_their_errors_have_exit_codes) {
   }
 }
 
+TEST(cli_parse_test, subcommands_parse_sizes_and_channel_lists) {
+  const auto texture = parse_args({"texture", "-s", "a.jpg", "--size", "256x160", "--tileable"});
+  EXPECT_EQ(texture.options.command, "texture");
+  EXPECT_EQ(texture.options.texture_width_px, 256);
+  EXPECT_EQ(texture.options.texture_height_px, 160);
+  EXPECT_EQ(texture.options.config.size_px, 256);
+  EXPECT_TRUE(texture.options.config.tileable);
+  const auto longest = parse_args({"texture", "--size", "300"}).options;
+  EXPECT_EQ(longest.texture_width_px, 0);
+  EXPECT_EQ(longest.config.size_px, 300);
+  EXPECT_EQ(parse_channels("0-3,9"), (std::vector<std::int64_t>{0, 1, 2, 3, 9}));
+  EXPECT_ERROR_MSG(parse_channels("5-2"), ConfigError,
+                   "invalid --channels '5-2': the range 5-2 runs backwards");
+  EXPECT_ERROR_MSG(parse_channels("a"), ConfigError,
+                   "invalid --channels 'a': expected channel numbers and ranges like 0-15,40");
+  EXPECT_ERROR_MSG(parse_args({"texture", "--size", "10x10"}), ConfigError,
+                   "invalid --size '10x10': each side must be from 16 to 16384 px");
+  const auto visualize = parse_args({"visualize", "--layer", "relu3_1"}).options;
+  EXPECT_EQ(visualize.config.optimizer, OptimizerKind::kAdam) << "visualize's own defaults";
+  EXPECT_EQ(visualize.config.size_px, kDefaultVisualizeSizePx);
+  EXPECT_NE(parse_args({"reconstruct", "--help"}).print_and_exit->find("Usage: stylize reconstruct"),
+            std::string::npos);
+  EXPECT_NE(parse_args({"--help"}).print_and_exit->find("stylize texture | reconstruct | visualize"),
+            std::string::npos);
+}
+
+TEST_F(CliRunTest, subcommands_make_their_images_and_refuse_what_the_model_lacks) {
+  const std::vector<std::string> model = {"--model", test::random_model_path(), "--seed", "1"};
+  auto with_model = [&](std::vector<std::string> args) {
+    args.insert(args.end(), model.begin(), model.end());
+    return run_cli(args);
+  };
+  auto run = with_model({"texture", "-s", dir_.file("style.jpg"), "-o", dir_.file("tex.png"),
+                         "--size", "40x24", "-n", "2", "--tileable"});
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  EXPECT_EQ(load_image_rgb01(dir_.file("tex.png"), 0).sizes(), (at::IntArrayRef{1, 3, 24, 40}));
+  run = with_model({"visualize", "--layer", "relu3_1", "--channels", "999", "--output-dir",
+                    dir_.file("vis")});
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_EQ(test::lines_of(run.err).back(),
+            "stylize: error: channel 999 out of range: relu3_1 has 256 channels (0-255)");
+  run = with_model({"reconstruct", "-c", dir_.file("photo.png"), "--layer", "relu9_1", "-o",
+                    dir_.file("rec.png")});
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_NE(test::lines_of(run.err).back().find("unknown layer 'relu9_1'"), std::string::npos);
+  run = with_model({"reconstruct", "-c", dir_.file("photo.png"), "-o", dir_.file("rec.png")});
+  EXPECT_EQ(run.err, "stylize: error: --layer is required (see stylize --help)\n");
+  EXPECT_FALSE(fs::exists(dir_.file("rec.png")));
+}
+
 }  // namespace
 }  // namespace stylize::cli

@@ -1,5 +1,6 @@
 #include <stylize/errors.hpp>
 #include <stylize/image_io.hpp>
+#include <stylize/losses.hpp>
 #include <stylize/objective.hpp>
 #include <stylize/style_transfer.hpp>
 #include <stylize/vgg_features.hpp>
@@ -264,6 +265,47 @@ TEST_F(StyleTransferTest, complementary_masks_push_each_pixel_as_one_style_over_
   torch::NoGradGuard no_grad;
   const auto expected = plain.evaluate(image).to_host().style;
   EXPECT_NEAR(halves.evaluate(image).to_host().style, expected, 0.05 * expected);
+}
+
+TEST_F(StyleTransferTest, a_masked_layer_below_full_size_compares_its_region_alone) {
+  // relu2_1 is half the image's size: the left-half mask becomes its left 8 of 16 columns,
+  // whose Gram matrix is compared with the target, counted by the region's share (one half).
+  config_.style_layers = {{"relu2_1", 1.0}};
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  auto left = at::zeros({1, 1, 32, 32});
+  left.narrow(3, 0, 16).fill_(1.0);
+  const Objective objective(*model_, transfer.plan(), content_, {StyleGuide{&targets, left, 1.0}},
+                            config_);
+  const auto image = torch::rand({1, 3, 32, 32});
+  torch::NoGradGuard no_grad;
+  const auto features = model_->extract(image, {*model_->index_of("relu2_1")}).front();
+  ASSERT_EQ(features.size(3), 16);
+  const auto region_gram = gram_matrix(features.narrow(3, 0, 8).contiguous());
+  const double expected =
+      config_.style_weight * 0.5 *
+      relative_mse(region_gram, targets.grams[0], targets.gram_mean_squares[0]).item<double>();
+  EXPECT_NEAR(objective.evaluate(image).to_host().style, expected, 1e-4 * expected);
+}
+
+TEST_F(StyleTransferTest, a_tileable_objective_counts_the_jump_across_the_wrap) {
+  // A horizontal ramp is smooth inside but jumps from 1 back to 0 across the wrap.
+  config_.content_weight = 0.0;
+  config_.style_weight = 0.0;
+  const auto transfer = engine();
+  const auto targets = transfer.compute_style_targets({style_}, {});
+  const auto ramp = torch::linspace(0, 1, 32).view({1, 1, 1, 32}).expand({1, 3, 32, 32}).clone();
+  torch::NoGradGuard no_grad;
+  const double plain = Objective(*model_, transfer.plan(), content_, targets, config_)
+                           .evaluate(ramp)
+                           .to_host()
+                           .tv;
+  config_.tileable = true;
+  const double wrapped = Objective(*model_, transfer.plan(), content_, targets, config_)
+                             .evaluate(ramp)
+                             .to_host()
+                             .tv;
+  EXPECT_GT(wrapped, 10.0 * plain);
 }
 
 TEST_F(StyleTransferTest, a_style_region_takes_the_paintings_statistics_from_there_only) {

@@ -184,6 +184,70 @@ TEST_F(StylizerTest, style_masks_start_each_region_in_its_own_styles_colours) {
   EXPECT_GT(right_half[2].item<float>(), right_half[0].item<float>() + 0.3F);
 }
 
+TEST_F(StylizerTest, texture_has_the_size_asked_or_the_paintings_aspect) {
+  config_.iterations = 3;
+  Stylizer stylizer = make();
+  const auto sized = stylizer.texture({{dir_.file("style.png")}, dir_.file("tex.png"), 40, 24, ""});
+  EXPECT_EQ(sized.transfer.iterations_run, 3);
+  EXPECT_EQ(read_image(dir_.file("tex.png"), 0).rgb01.sizes(), (at::IntArrayRef{1, 3, 24, 40}));
+  cv::Mat wide(30, 60, CV_8UC3, cv::Scalar(30, 90, 200));
+  ASSERT_TRUE(cv::imwrite(dir_.file("wide.png"), wide));
+  stylizer.texture({{dir_.file("wide.png")}, dir_.file("tex2.png"), 0, 0, ""});
+  EXPECT_EQ(read_image(dir_.file("tex2.png"), 0).rgb01.sizes(), (at::IntArrayRef{1, 3, 16, 32}))
+      << "--size 32 on the longest side, the painting's 2:1";
+  EXPECT_TRUE(output_is_complete(dir_.file("tex.png")));
+  // Ctrl-C: the texture so far is written, marked unfinished.
+  std::atomic<bool> cancel{false};
+  JobEvents events;
+  events.on_progress = [&](const IterationReport& report) { cancel = report.iteration == 2; };
+  const auto stopped = stylizer.texture({{dir_.file("style.png")}, dir_.file("tex3.png"), 40, 24,
+                                         ""},
+                                        events, &cancel);
+  EXPECT_TRUE(stopped.transfer.cancelled);
+  EXPECT_EQ(stopped.transfer.iterations_run, 2);
+  EXPECT_TRUE(fs::exists(dir_.file("tex3.png")));
+  EXPECT_FALSE(output_is_complete(dir_.file("tex3.png")));
+}
+
+TEST_F(StylizerTest, reconstruct_writes_each_layer_and_a_sheet_and_scores_the_match) {
+  config_.iterations = 30;
+  Stylizer stylizer = make();
+  const auto single = stylizer.reconstruct(
+      {dir_.file("photo.png"), {"relu1_1"}, dir_.file("rec.png"), ""});
+  ASSERT_EQ(single.size(), 1U);
+  EXPECT_TRUE(fs::exists(dir_.file("rec.png")));
+  EXPECT_LT(single[0].score, 0.05) << "relu1_1 is nearly invertible";
+  const auto two = stylizer.reconstruct(
+      {dir_.file("photo.png"), {"relu1_1", "relu2_1"}, dir_.file("sheet.png"), ""});
+  ASSERT_EQ(two.size(), 2U);
+  EXPECT_EQ(two[1].path, dir_.file("sheet_relu2_1.png"));
+  EXPECT_TRUE(fs::exists(dir_.file("sheet_relu1_1.png")));
+  EXPECT_TRUE(fs::exists(dir_.file("sheet.png")));
+  EXPECT_GT(read_image(dir_.file("sheet.png"), 0).rgb01.size(3), 3 * 32) << "photo + 2 tiles";
+  EXPECT_ERROR_MSG(stylizer.reconstruct({dir_.file("photo.png"), {"pool1"}, dir_.file("x.png"), ""}),
+                   ConfigError,
+                   "unknown layer 'pool1': the model has relu1_1 relu1_2 relu2_1 relu2_2 relu3_1 "
+                   "relu3_2 relu3_3 relu3_4 relu4_1 relu4_2 relu4_3 relu4_4 relu5_1 relu5_2 "
+                   "relu5_3 relu5_4");
+}
+
+TEST_F(StylizerTest, visualize_names_each_channels_file_and_refuses_channels_the_layer_lacks) {
+  config_.iterations = 5;
+  config_.optimizer = OptimizerKind::kAdam;
+  config_.learning_rate = 0.05;
+  Stylizer stylizer = make();
+  const auto results = stylizer.visualize({"relu2_1", {5, 40}, dir_.path().string(),
+                                           dir_.file("vis.png"), ""});
+  ASSERT_EQ(results.size(), 2U);
+  EXPECT_EQ(results[0].path, dir_.file("relu2_1_0005.png"));
+  EXPECT_TRUE(fs::exists(dir_.file("relu2_1_0040.png")));
+  EXPECT_TRUE(fs::exists(dir_.file("vis.png")));
+  EXPECT_GT(results[0].score, 1.0) << "above its activation on the grey start";
+  EXPECT_ERROR_MSG(stylizer.visualize({"relu2_1", {3, 128}, dir_.path().string(), "", ""}),
+                   ConfigError, "channel 128 out of range: relu2_1 has 128 channels (0-127)");
+  EXPECT_FALSE(fs::exists(dir_.file("relu2_1_0003.png"))) << "checked before any work";
+}
+
 TEST_F(StylizerTest, the_output_carries_the_photos_colour_profile_and_the_settings) {
   // A photo with an ICC profile (any bytes will do: stylize copies, it does not interpret).
   const auto profile = test::test_icc_profile(3000);

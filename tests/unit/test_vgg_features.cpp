@@ -136,6 +136,22 @@ TEST(vgg_features_test, average_pooling_changes_deep_features_only) {
   EXPECT_FALSE(torch::allclose(max_out[1], avg_out[1]));  // after pool1
 }
 
+TEST(vgg_features_test, circular_padding_makes_the_network_see_a_periodic_image) {
+  // Shifting the input by a multiple of 4 px shifts relu3_1 (two poolings) by a quarter of it,
+  // wrapping around, exactly when the convolutions pad circularly; not with zero padding.
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  const int relu3_1 = *model.index_of("relu3_1");
+  const auto image = torch::rand({1, 3, 32, 48});
+  const auto shifted = torch::roll(image, {8, 12}, {2, 3});
+  auto features_of = [&](const at::Tensor& x) { return model.extract(x, {relu3_1}).front(); };
+  model.set_circular_padding(true);
+  const auto expected = torch::roll(features_of(image), {2, 3}, {2, 3});
+  EXPECT_TRUE(torch::allclose(features_of(shifted), expected, 1e-4, 1e-4));
+  model.set_circular_padding(false);
+  EXPECT_FALSE(torch::allclose(features_of(shifted), torch::roll(features_of(image), {2, 3}, {2, 3}),
+                               1e-4, 1e-4));
+}
+
 TEST(vgg_features_test, bf16_network_returns_fp32_features_close_to_fp32) {
   auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
   torch::manual_seed(1);
