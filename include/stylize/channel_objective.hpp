@@ -12,7 +12,8 @@ class VggFeatures;
 /// Feature visualisation (Olah et al. 2017, "Feature Visualization"): the loss is minus the mean
 /// activation of one channel of one layer, in units of the layer's mean activation on a reference
 /// image (so the weights mean the same for every layer and model), plus tv_weight x total
-/// variation. Before each evaluation the image is shifted circularly by a random offset of up
+/// variation, less contrast_weight x the layer's mean activation (so the image excites this
+/// channel rather than the whole layer). Before each evaluation the image is shifted circularly by a random offset of up
 /// to jitter_px in each direction (drawn from seed), so the optimisation cannot rely on
 /// pixel-exact patterns: what survives is what the channel responds to wherever it appears.
 class ChannelObjective : public LossFunction {
@@ -26,11 +27,13 @@ class ChannelObjective : public LossFunction {
   [[nodiscard]] LossTerms evaluate(const at::Tensor& image) const override;
   [[nodiscard]] bool stochastic() const override { return jitter_px_ > 0; }
 
-  /// The channel's mean activation for image, in the objective's unit (no jitter, no grad).
+  /// The channel's mean activation for image, in the objective's unit (no contrast, no jitter,
+  /// no grad).
   [[nodiscard]] double activation(const at::Tensor& image) const;
 
  private:
-  [[nodiscard]] at::Tensor channel_mean(const at::Tensor& image) const;
+  /// The channel's mean activation in the unit, less contrast_weight x the layer's if asked.
+  [[nodiscard]] at::Tensor channel_mean(const at::Tensor& image, bool with_contrast) const;
 
   VggFeatures& model_;
   int layer_index_;

@@ -18,6 +18,7 @@ struct LossBreakdown {
   double tv = 0.0;          ///< weighted total-variation loss
   double activation = 0.0;  ///< ChannelObjective: minus the channel's mean activation
   double total = 0.0;
+  bool has_activation = false;  ///< set by ChannelObjective (its activation may be 0)
 };
 
 /// The loss terms of one evaluation as tensors on the device, already weighted; a term an

@@ -2,6 +2,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
+#include <c10/util/Exception.h>
 #include <stylize/config.hpp>
 #include <stylize/layer_plan.hpp>
 #include <stylize/objective.hpp>
@@ -124,6 +125,10 @@ class StyleTransfer {
                                          const std::atomic<bool>* cancel = nullptr) const;
 
  private:
+  /// e as a MemoryError naming the device and image size when it is an out-of-memory error,
+  /// else e itself.
+  [[noreturn]] void rethrow_out_of_memory(const c10::Error& e, const at::Tensor& image) const;
+
   /// The smallest image side the layer plan accepts: one pixel left after every pooling.
   [[nodiscard]] std::int64_t min_side_px() const;
 

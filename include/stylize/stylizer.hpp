@@ -91,11 +91,12 @@ struct VisualizeJob {
 
 /// One image of a texture, reconstruction or visualisation run.
 struct ViewResult {
-  std::string label;  ///< the layer, or "<layer> channel <c>"
+  std::string label;  ///< "texture", the layer, or "<layer> #<channel>"
   std::string path;   ///< the file written
   StyleTransferResult transfer;
   /// reconstruct: the relative feature error at the layer (|F - F_photo|^2 / |F_photo|^2);
-  /// visualize: the channel's mean activation in units of the layer's mean on the start.
+  /// visualize: the channel's mean activation in units of the layer's mean activation on a
+  /// grey image (ChannelObjective::activation).
   double score = 0.0;
 };
 

@@ -24,7 +24,7 @@ std::string format_duration(double seconds) {
 }
 
 std::string format_losses(const LossBreakdown& l) {
-  if (l.activation != 0.0) {  // stylize visualize: the channel's activation, not a distance
+  if (l.has_activation) {  // stylize visualize: the channel's activation, not a distance
     return fmt::format("loss {:.4g} (activation {:.4g}, tv {:.4g})", l.total, -l.activation,
                        l.tv);
   }
@@ -86,7 +86,7 @@ void ProgressPrinter::clear_line() {
 namespace {
 json losses_json(const LossBreakdown& l) {
   nlohmann::json json = {{"total", l.total}, {"content", l.content}, {"style", l.style}, {"tv", l.tv}};
-  if (l.activation != 0.0) json["activation"] = -l.activation;
+  if (l.has_activation) json["activation"] = -l.activation;
   return json;
 }
 }  // namespace

@@ -43,7 +43,8 @@ void log_results(spdlog::logger& log, const std::string& command,
     const auto& t = view.transfer;
     const std::string score =
         command == "reconstruct"   ? fmt::format(", relative feature error {:.4f}", view.score)
-        : command == "visualize"   ? fmt::format(", activation {:.2f}x the start's", view.score)
+        : command == "visualize"
+            ? fmt::format(", activation {:.2f} (layer's mean on grey = 1)", view.score)
                                    : std::string();
     log.info("{}{}: {} after {} iterations in {}{}", t.cancelled ? "interrupted: " : "wrote ",
              view.path, view.label, t.iterations_run, format_duration(t.elapsed_s), score);
@@ -74,7 +75,10 @@ int run_view(const ParsedArgs& parsed, std::ostream& out, std::ostream& err,
   Stylizer stylizer(std::move(model), config, device);
   std::unique_ptr<JsonLines> json;
   if (!o.progress_json.empty()) json = std::make_unique<JsonLines>(o.progress_json, out);
-  if (json) json->start(1, "1/1", describe_device(device), config.seed);
+  const std::size_t images = o.command == "texture"       ? 1
+                             : o.command == "reconstruct" ? o.layers.size()
+                                                          : o.channels.size();
+  if (json) json->start(images, "1/1", describe_device(device), config.seed);
   const InterruptGuard interrupt;
   const std::string input = o.command == "reconstruct" ? o.content_paths.front() : std::string();
   ProgressPrinter printer(*log, err, err_is_terminal, json.get(), {"", 0, input});
@@ -129,7 +133,9 @@ int run_view(const ParsedArgs& parsed, std::ostream& out, std::ostream& err,
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    json->summary(interrupted ? 0 : results.size(), 0, 0, interrupted, seconds, code);
+    std::size_t done = 0;
+    for (const auto& view : results) done += view.transfer.cancelled ? 0 : 1;
+    json->summary(done, 0, 0, interrupted, seconds, code);
   }
   return code;
 }

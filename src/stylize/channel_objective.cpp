@@ -30,11 +30,13 @@ ChannelObjective::ChannelObjective(VggFeatures& model, int layer_index, std::int
   unit_ = std::max(features.mean().item<double>(), 1e-6);
 }
 
-at::Tensor ChannelObjective::channel_mean(const at::Tensor& image) const {
+at::Tensor ChannelObjective::channel_mean(const at::Tensor& image, bool with_contrast) const {
   at::Tensor result;
   model_.extract(image, {layer_index_}, [&](std::size_t, const at::Tensor& features) {
     result = features.select(1, channel_).mean();
-    if (contrast_weight_ != 0.0) result = result - contrast_weight_ * features.mean();
+    if (with_contrast && contrast_weight_ != 0.0) {
+      result = result - contrast_weight_ * features.mean();
+    }
     return at::Tensor();
   });
   return result / unit_;
@@ -49,7 +51,7 @@ LossTerms ChannelObjective::evaluate(const at::Tensor& image) const {
     seen = at::roll(image, {dy, dx}, {2, 3});
   }
   LossTerms terms;
-  terms.activation = -channel_mean(seen);
+  terms.activation = -channel_mean(seen, true);
   terms.tv = total_variation(image) * tv_weight_;
   terms.total = terms.activation + terms.tv;
   return terms;
@@ -57,7 +59,7 @@ LossTerms ChannelObjective::evaluate(const at::Tensor& image) const {
 
 double ChannelObjective::activation(const at::Tensor& image) const {
   torch::NoGradGuard no_grad;
-  return channel_mean(image).item<double>();
+  return channel_mean(image, false).item<double>();
 }
 
 }  // namespace stylize

@@ -61,6 +61,9 @@ void validate_sizes(const StyleConfig& config) {
           "invalid min size " + std::to_string(config.min_size_px) +
               ": must be 0 (off) or at least " + std::to_string(kMinSizePxForConfig) + " px");
   require_non_negative(config.mask_feather_px, "mask feather");
+  require_int_range(config.jitter_px, 0, kMaxSizePx, "jitter", " px");
+  require_non_negative(config.channel_contrast, "contrast");
+  require_at_most(config.channel_contrast, kMaxLossWeight, "contrast");
   require_at_most(config.mask_feather_px, kMaxSizePx, "mask feather");
   require(std::isfinite(config.scale_step) && config.scale_step > 1.0,
           "invalid scale step " + format_number(config.scale_step) + ": must be > 1");

@@ -38,14 +38,15 @@ class CircularPadding {
 
 /// The model index of a layer; ConfigError listing the layers the model has when it lacks it.
 int layer_index(const VggFeatures& model, const std::string& layer) {
-  if (const auto index = model.index_of(layer); index && layer.rfind("relu", 0) == 0) {
-    return *index;
-  }
+  const auto index = model.index_of(layer);
+  if (index && layer.rfind("relu", 0) == 0) return *index;
   std::string names;
   for (const auto& name : model.layer_names()) {
     if (name.rfind("relu", 0) == 0) names += (names.empty() ? "" : " ") + name;
   }
-  throw ConfigError("unknown layer '" + layer + "': the model has " + names);
+  throw ConfigError((index ? "layer '" + layer + "' is not a ReLU layer"
+                           : "unknown layer '" + layer + "'") +
+                    ": the model has " + names);
 }
 
 /// Mid-grey with a little noise from seed: the start of a visualisation.
@@ -86,10 +87,13 @@ ViewResult Stylizer::texture(const TextureJob& job, const JobEvents& events,
   const StyleTransfer engine(model_, plan, device_);
   const auto canvas = at::full({1, 3, height, width}, 0.5);
   auto guides_for_side = [&](int side) {
-    return std::vector<StyleGuide>{{&targets_for(job.style_paths, {}, config.style_blend, side,
-                                                 "", canvas, config, events),
-                                    {},
-                                    1.0}};
+    // The painting's statistics are an ordinary image's: never with the texture's circular
+    // padding (and cached so for every later run).
+    model_.set_circular_padding(false);
+    const auto& targets = targets_for(job.style_paths, {}, config.style_blend, side, "", canvas,
+                                      config, events);
+    model_.set_circular_padding(config.tileable);
+    return std::vector<StyleGuide>{{&targets, {}, 1.0}};
   };
   guides_for_side(style_side_px(config.size_px, config.style_scale));  // read the paintings now
   if (events.on_start) {
@@ -97,6 +101,17 @@ ViewResult Stylizer::texture(const TextureJob& job, const JobEvents& events,
                      scale_ladder(config.size_px, config.min_size_px, config.scale_step), config});
   }
   const CircularPadding circular(model_, config.tileable);
+  const int period = 1 << model_.pools_before(plan.deepest_index());
+  if (config.tileable && (width % period != 0 || height % period != 0)) {
+    if (events.on_notice) {
+      events.on_notice({JobNotice::Level::kWarning,
+                        "--tileable: " + std::to_string(width) + "x" + std::to_string(height) +
+                            " px is not a multiple of " + std::to_string(period) +
+                            " px, so the deepest layers wrap only nearly (pooling drops the odd "
+                            "rows); use multiples of " + std::to_string(period) +
+                            " for an exact wrap"});
+    }
+  }
   ViewResult result;
   result.label = "texture";
   result.path = job.output_path;
@@ -150,10 +165,9 @@ std::vector<ViewResult> Stylizer::reconstruct(const ReconstructJob& job, const J
       view.score = relative_mse(features.front(), target.front(), mean_square(target.front()))
                        .item<double>();
     }
-    if (view.transfer.iterations_run > 0) {
-      write_output(view.transfer.image_rgb01, view.path, view.transfer.cancelled, {},
-                   {job.settings, {}});
-    }
+    if (view.transfer.iterations_run == 0) break;  // cancelled before the first step
+    write_output(view.transfer.image_rgb01, view.path, view.transfer.cancelled, {},
+                 {job.settings, {}});
     const bool cancelled = view.transfer.cancelled;
     results.push_back(std::move(view));
     if (cancelled) break;
@@ -222,6 +236,7 @@ std::vector<ViewResult> Stylizer::visualize(const VisualizeJob& job, const JobEv
     view.label = job.layer + " #" + std::to_string(channel);
     view.path = outputs[k];
     view.transfer = engine.run_ladder(side, side, config_, run_scale, events.on_progress);
+    if (view.transfer.iterations_run == 0) break;  // cancelled before the first step
     view.score = last->activation(view.transfer.image_rgb01.to(device_));
     write_output(view.transfer.image_rgb01, view.path, view.transfer.cancelled, {},
                  {job.settings, {}});

@@ -21,7 +21,7 @@ LossBreakdown LossTerms::to_host(const at::Tensor& grad, bool* grad_finite) cons
   const auto host = at::stack(values).to(at::kCPU, at::kDouble);
   const auto* v = host.data_ptr<double>();
   if (grad_finite != nullptr) *grad_finite = !grad.defined() || v[5] != 0.0;
-  return {v[0], v[1], v[2], v[3], v[4]};
+  return {v[0], v[1], v[2], v[3], v[4], activation.defined()};
 }
 
 Objective::Objective(VggFeatures& model, const LayerPlan& plan,

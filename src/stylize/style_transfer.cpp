@@ -232,9 +232,21 @@ StyleTransferResult StyleTransfer::optimise(const LossFunction& objective,
                                             const StyleConfig& config,
                                             const ProgressCallback& on_progress,
                                             const std::atomic<bool>* cancel) const {
-  auto image = init_rgb01.to(device_, at::kFloat).clone().requires_grad_(true);
-  OptimisationRun run(objective, std::move(image), config, on_progress, cancel);
-  return run.run();
+  try {
+    auto image = init_rgb01.to(device_, at::kFloat).clone().requires_grad_(true);
+    OptimisationRun run(objective, std::move(image), config, on_progress, cancel);
+    return run.run();
+  } catch (const c10::Error& e) {
+    rethrow_out_of_memory(e, init_rgb01);
+  }
+}
+
+void StyleTransfer::rethrow_out_of_memory(const c10::Error& e, const at::Tensor& image) const {
+  const std::string what = e.what_without_backtrace();
+  if (what.find("out of memory") == std::string::npos) throw e;
+  throw MemoryError("out of memory on " + device_.str() + " at " + std::to_string(image.size(3)) +
+                    "x" + std::to_string(image.size(2)) +
+                    " px: use a smaller --size, --optimizer adam or a smaller --lbfgs-history");
 }
 
 StyleTransfer::StyleTransfer(VggFeatures& model, LayerPlan plan, c10::Device device)
@@ -263,12 +275,7 @@ StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
   try {
     return run_unchecked(content_rgb01, guides, config, init_rgb01, on_progress, cancel);
   } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    if (what.find("out of memory") == std::string::npos) throw;
-    throw MemoryError("out of memory on " + device_.str() + " at " +
-                      std::to_string(content_rgb01.size(3)) + "x" +
-                      std::to_string(content_rgb01.size(2)) +
-                      " px: use a smaller --size, --optimizer adam or a smaller --lbfgs-history");
+    rethrow_out_of_memory(e, content_rgb01);
   }
 }
 

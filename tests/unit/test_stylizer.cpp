@@ -226,7 +226,7 @@ TEST_F(StylizerTest, reconstruct_writes_each_layer_and_a_sheet_and_scores_the_ma
   EXPECT_GT(read_image(dir_.file("sheet.png"), 0).rgb01.size(3), 3 * 32) << "photo + 2 tiles";
   EXPECT_ERROR_MSG(stylizer.reconstruct({dir_.file("photo.png"), {"pool1"}, dir_.file("x.png"), ""}),
                    ConfigError,
-                   "unknown layer 'pool1': the model has relu1_1 relu1_2 relu2_1 relu2_2 relu3_1 "
+                   "layer 'pool1' is not a ReLU layer: the model has relu1_1 relu1_2 relu2_1 relu2_2 relu3_1 "
                    "relu3_2 relu3_3 relu3_4 relu4_1 relu4_2 relu4_3 relu4_4 relu5_1 relu5_2 "
                    "relu5_3 relu5_4");
 }
