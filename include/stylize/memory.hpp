@@ -27,16 +27,18 @@ struct MemoryEstimate {
   }
 };
 
+/// masked_guides: style guides with a mask (StyleGuide), each keeping a weighted copy of every
+/// style layer's activations for the backward pass.
 MemoryEstimate estimate_memory(const std::vector<std::string>& layer_names, const LayerPlan& plan,
                                int width_px, int height_px, const StyleConfig& config,
-                               std::uint64_t model_file_bytes);
+                               std::uint64_t model_file_bytes, int masked_guides = 0);
 
 /// The largest longest-side size (px, >= 16) whose estimate fits budget_bytes for an image of the
 /// given aspect ratio, or nullopt when not even 16 px fits.
 std::optional<int> largest_fitting_size(const std::vector<std::string>& layer_names,
                                         const LayerPlan& plan, double aspect_w_over_h,
                                         const StyleConfig& config, std::uint64_t model_file_bytes,
-                                        std::uint64_t budget_bytes);
+                                        std::uint64_t budget_bytes, int masked_guides = 0);
 
 /// Memory the process can still use on device: MemAvailable (and the cgroup limit, if lower)
 /// for the CPU; nullopt where unknown (CUDA in this build: out-of-memory is caught instead).

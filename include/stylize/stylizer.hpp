@@ -167,7 +167,9 @@ class Stylizer {
   JobMasks read_masks(const StylizeJob& job, int width_px, int height_px,
                       const JobEvents& events) const;
   /// config_ with the size an image of width_px x height_px fits in memory at.
-  StyleConfig fit_memory(int width_px, int height_px, const JobEvents& events) const;
+  /// masked_guides: as estimate_memory's.
+  StyleConfig fit_memory(int width_px, int height_px, int masked_guides,
+                         const JobEvents& events) const;
   /// read_image, its decoder's warnings passed on as notices.
   Image read_reporting(const std::string& path, int max_side_px, const JobEvents& events) const;
   /// The targets of styles (regions: empty, or one mask path each) blended by blend, at a style

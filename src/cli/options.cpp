@@ -352,6 +352,15 @@ ParsedArgs parse_args(const std::vector<std::string>& args) {
   const auto given = without_settings_from(args, &parsed.options.settings_from);
   std::vector<std::string> stored;
   if (!parsed.options.settings_from.empty()) stored = stored_args(parsed.options.settings_from);
+  const auto& names = subcommands();
+  if (!stored.empty() && std::find(names.begin(), names.end(), stored.front()) != names.end()) {
+    // A subcommand's output: its stored arguments, then those given (a later value wins).
+    std::vector<std::string> rest(stored.begin() + 1, stored.end());
+    rest.insert(rest.end(), given.begin(), given.end());
+    ParsedArgs view = parse_subcommand(stored.front(), rest);
+    view.options.settings_from = parsed.options.settings_from;
+    return view;
+  }
   parsed.effective_args = stored;
   parsed.effective_args.insert(parsed.effective_args.end(), given.begin(), given.end());
   try {

@@ -58,6 +58,9 @@ int run_view(const ParsedArgs& parsed, std::ostream& out, std::ostream& err,
   const CliOptions& o = parsed.options;
   const auto log = make_logger(err, o.verbosity);
   check_view_options(o);
+  if (!o.settings_from.empty() && !o.output_path.empty()) {
+    check_output_is_not_an_input(o.output_path, {o.settings_from});
+  }
   if (!o.output_dir.empty()) {
     std::error_code ec;
     fs::create_directories(o.output_dir, ec);

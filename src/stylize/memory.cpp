@@ -57,13 +57,20 @@ std::optional<std::uint64_t> read_number_after(const std::string& path, const st
 
 MemoryEstimate estimate_memory(const std::vector<std::string>& layer_names, const LayerPlan& plan,
                                int width_px, int height_px, const StyleConfig& config,
-                               std::uint64_t model_file_bytes) {
+                               std::uint64_t model_file_bytes, int masked_guides) {
   const double pixels = static_cast<double>(width_px) * height_px;
   const double image_bytes = 3.0 * pixels * kBytesPerImageValue;
   MemoryEstimate estimate;
   estimate.fixed_bytes = kRuntimeBytes + model_file_bytes;
   estimate.activation_bytes = static_cast<std::uint64_t>(
       kBytesPerActivation * pixels * activations_per_pixel(layer_names, plan.deepest_index()));
+  double style_values = 0.0;  // per pixel, over the style layers: one layer's own share each
+  for (const auto& layer : plan.style) {
+    style_values += activations_per_pixel(layer_names, layer.index) -
+                    (layer.index > 0 ? activations_per_pixel(layer_names, layer.index - 1) : 0.0);
+  }
+  estimate.activation_bytes +=
+      static_cast<std::uint64_t>(masked_guides * kBytesPerActivation * pixels * style_values);
   const double buffers =
       config.optimizer == OptimizerKind::kLbfgs ? 2.0 * config.lbfgs_history + 8.0 : 6.0;
   estimate.optimizer_bytes = static_cast<std::uint64_t>(buffers * image_bytes);
@@ -79,14 +86,14 @@ MemoryEstimate estimate_memory(const std::vector<std::string>& layer_names, cons
 std::optional<int> largest_fitting_size(const std::vector<std::string>& layer_names,
                                         const LayerPlan& plan, double aspect_w_over_h,
                                         const StyleConfig& config, std::uint64_t model_file_bytes,
-                                        std::uint64_t budget_bytes) {
+                                        std::uint64_t budget_bytes, int masked_guides) {
   auto fits = [&](int side) {
     const int w = aspect_w_over_h >= 1.0 ? side
                                          : std::max(1, static_cast<int>(side * aspect_w_over_h));
     const int h = aspect_w_over_h >= 1.0 ? std::max(1, static_cast<int>(side / aspect_w_over_h))
                                          : side;
-    return estimate_memory(layer_names, plan, w, h, config, model_file_bytes).total_bytes() <=
-           budget_bytes;
+    return estimate_memory(layer_names, plan, w, h, config, model_file_bytes, masked_guides)
+               .total_bytes() <= budget_bytes;
   };
   int low = 16;
   if (!fits(low)) return std::nullopt;

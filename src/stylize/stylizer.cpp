@@ -105,7 +105,8 @@ Image Stylizer::read_reporting(const std::string& path, int max_side_px,
   return image;
 }
 
-StyleConfig Stylizer::fit_memory(int width_px, int height_px, const JobEvents& events) const {
+StyleConfig Stylizer::fit_memory(int width_px, int height_px, int masked_guides,
+                                 const JobEvents& events) const {
   StyleConfig config = config_;
   const auto budget = config.max_memory_bytes > 0 ? std::optional(config.max_memory_bytes)
                                                   : available_memory_bytes(device_);
@@ -115,11 +116,13 @@ StyleConfig Stylizer::fit_memory(int width_px, int height_px, const JobEvents& e
   const auto file_bytes = fs::file_size(model_.path(), ec);
   const std::uint64_t model_bytes = ec ? 0 : file_bytes;
   const auto estimate =
-      estimate_memory(model_.layer_names(), plan_, width, height, config, model_bytes).total_bytes();
+      estimate_memory(model_.layer_names(), plan_, width, height, config, model_bytes,
+                      masked_guides)
+          .total_bytes();
   if (estimate <= *budget) return config;
   const auto fitting = largest_fitting_size(model_.layer_names(), plan_,
                                             static_cast<double>(width) / height, config,
-                                            model_bytes, *budget);
+                                            model_bytes, *budget, masked_guides);
   const std::string budget_text = format_bytes(*budget) + (config.max_memory_bytes > 0
                                                                ? " of --max-memory"
                                                                : " available");
@@ -308,7 +311,10 @@ JobResult Stylizer::run(const StylizeJob& job, const JobEvents& events,
   // The memory check needs only the header: nothing large is decoded before it passes.
   const auto bytes = read_file_bytes(job.content_path);
   const auto [width, height] = encoded_image_size(bytes, job.content_path);
-  StyleConfig config = fit_memory(width, height, events);
+  const int masked_guides = !job.style_mask_paths.empty()
+                                ? static_cast<int>(job.style_mask_paths.size())
+                                : (job.mask_path.empty() ? 0 : 1);
+  StyleConfig config = fit_memory(width, height, masked_guides, events);
   config.init = resolve_init(config.init, config.colour_mode);
   Image content = decode_image(bytes, job.content_path, config.size_px);
   report_decoder(job.content_path, content.decoder_messages, events);

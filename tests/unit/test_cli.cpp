@@ -775,6 +775,11 @@ TEST_F(CliRunTest, subcommands_make_their_images_and_refuse_what_the_model_lacks
                          "--size", "40x24", "-n", "2", "--tileable"});
   ASSERT_EQ(run.exit_code, kExitOk) << run.err;
   EXPECT_EQ(load_image_rgb01(dir_.file("tex.png"), 0).sizes(), (at::IntArrayRef{1, 3, 24, 40}));
+  // The settings stored in the texture make it again.
+  run = run_cli({"--settings-from", dir_.file("tex.png"), "-o", dir_.file("again.png")});
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  EXPECT_TRUE(at::equal(load_image_rgb01(dir_.file("tex.png"), 0),
+                        load_image_rgb01(dir_.file("again.png"), 0)));
   run = with_model({"visualize", "--layer", "relu3_1", "--channels", "999", "--output-dir",
                     dir_.file("vis")});
   EXPECT_EQ(run.exit_code, kExitUsage);

@@ -22,6 +22,19 @@ class MemoryTest : public ::testing::Test {
   LayerPlan plan_;
 };
 
+TEST_F(MemoryTest, each_masked_style_guide_adds_a_copy_of_the_style_layers) {
+  const auto base = estimate_memory(names_, plan_, 256, 256, config_, 0);
+  const auto one = estimate_memory(names_, plan_, 256, 256, config_, 0, 1);
+  const auto two = estimate_memory(names_, plan_, 256, 256, config_, 0, 2);
+  const auto added = one.activation_bytes - base.activation_bytes;
+  EXPECT_GT(added, 0U);
+  EXPECT_NEAR(static_cast<double>(two.activation_bytes - base.activation_bytes), 2.0 * added,
+              2.0);
+  // The style layers relu1_1..relu5_1 hold 64 + 128/4 + 256/16 + 512/64 + 512/256 = 122 values
+  // per pixel, a fraction of the whole network's activations.
+  EXPECT_LT(added, base.activation_bytes / 2);
+}
+
 TEST_F(MemoryTest, activations_grow_linearly_with_pixels) {
   const auto small = estimate_memory(names_, plan_, 256, 256, config_, 0);
   const auto large = estimate_memory(names_, plan_, 512, 512, config_, 0);
