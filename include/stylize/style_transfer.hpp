@@ -35,6 +35,8 @@ struct IterationReport {
   at::Tensor snapshot_rgb01;
   std::string notice;  ///< non-empty when the engine recovered from a problem (worth a warning)
   std::string snapshot_path;  ///< set by Stylizer when it wrote snapshot_rgb01 to this file
+  /// reconstruct, visualize: which of the run's images (layer, channel) this report is about.
+  int image_index = 0;
 };
 
 using ProgressCallback = std::function<void(const IterationReport&)>;

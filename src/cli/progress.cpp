@@ -48,7 +48,10 @@ void ProgressPrinter::operator()(const IterationReport& report) {
     log_.warn("{}{}", target_.label, report.notice);
     ++notices_seen_;
   }
-  if (json_ != nullptr && report.losses) json_->iteration(target_.job, target_.input, report);
+  if (json_ != nullptr && report.losses) {
+    json_->iteration(target_.job + static_cast<std::size_t>(report.image_index), target_.input,
+                     report);
+  }
   const double per_iter = report.elapsed_s / report.iteration;
   const double eta = per_iter * (report.total_iterations - report.iteration);
   if (!report.snapshot_path.empty()) {

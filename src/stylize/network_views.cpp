@@ -58,6 +58,16 @@ at::Tensor grey_noise(std::int64_t height, std::int64_t width, std::uint64_t see
       .clamp(0.0, 1.0);
 }
 
+/// on_progress with every report marked as about image k of the run.
+ProgressCallback numbered(const ProgressCallback& on_progress, std::size_t k) {
+  if (!on_progress) return {};
+  return [on_progress, k](const IterationReport& report) {
+    IterationReport numbered_report = report;
+    numbered_report.image_index = static_cast<int>(k);
+    on_progress(numbered_report);
+  };
+}
+
 void check_outputs(const std::vector<std::string>& outputs, const std::vector<std::string>& inputs) {
   for (const auto& output : outputs) {
     check_output_is_not_an_input(output, inputs);
@@ -142,6 +152,7 @@ std::vector<ViewResult> Stylizer::reconstruct(const ReconstructJob& job, const J
   config.init = InitKind::kNoise;
   std::vector<ViewResult> results;
   for (std::size_t k = 0; k < job.layers.size(); ++k) {
+    const ProgressCallback progress = numbered(events.on_progress, k);
     LayerPlan plan;
     plan.content = {{job.layers[k], indices[k], 1.0}};
     const StyleTransfer engine(model_, plan, device_);
@@ -156,8 +167,7 @@ std::vector<ViewResult> Stylizer::reconstruct(const ReconstructJob& job, const J
     view.label = job.layers[k];
     view.path = outputs[k];
     view.transfer = engine.run_coarse_to_fine(
-        content, [](int) { return std::vector<StyleGuide>{}; }, config, {}, events.on_progress,
-        cancel);
+        content, [](int) { return std::vector<StyleGuide>{}; }, config, {}, progress, cancel);
     {
       torch::NoGradGuard no_grad;
       const auto features = model_.extract(view.transfer.image_rgb01.to(device_), {indices[k]});
@@ -235,7 +245,8 @@ std::vector<ViewResult> Stylizer::visualize(const VisualizeJob& job, const JobEv
     ViewResult view;
     view.label = job.layer + " #" + std::to_string(channel);
     view.path = outputs[k];
-    view.transfer = engine.run_ladder(side, side, config_, run_scale, events.on_progress);
+    view.transfer =
+        engine.run_ladder(side, side, config_, run_scale, numbered(events.on_progress, k));
     if (view.transfer.iterations_run == 0) break;  // cancelled before the first step
     view.score = last->activation(view.transfer.image_rgb01.to(device_));
     write_output(view.transfer.image_rgb01, view.path, view.transfer.cancelled, {},

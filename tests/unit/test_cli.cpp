@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "cli.hpp"
 #include "test_support.hpp"
@@ -775,6 +776,25 @@ TEST_F(CliRunTest, subcommands_make_their_images_and_refuse_what_the_model_lacks
                          "--size", "40x24", "-n", "2", "--tileable"});
   ASSERT_EQ(run.exit_code, kExitOk) << run.err;
   EXPECT_EQ(load_image_rgb01(dir_.file("tex.png"), 0).sizes(), (at::IntArrayRef{1, 3, 24, 40}));
+  // JSON progress numbers the images of a run.
+  run = with_model({"visualize", "--layer", "relu2_1", "--channels", "3,7", "--output-dir",
+                    dir_.file("vis2"), "--size", "32", "--min-size", "0", "-n", "2",
+                    "--print-every", "1", "--progress-json", dir_.file("progress.jsonl")});
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  std::set<int> iteration_jobs;
+  std::vector<std::string> image_outputs;
+  std::ifstream progress(dir_.file("progress.jsonl"));
+  for (std::string line; std::getline(progress, line);) {
+    const auto event = nlohmann::json::parse(line);
+    if (event["type"] == "iteration") iteration_jobs.insert(event["job"].get<int>());
+    if (event["type"] == "image") image_outputs.push_back(event["output"]);
+    if (event["type"] == "start") {
+      EXPECT_EQ(event["jobs"], 2);
+    }
+  }
+  EXPECT_EQ(iteration_jobs, (std::set<int>{0, 1}));
+  EXPECT_EQ(image_outputs, (std::vector<std::string>{dir_.file("vis2") + "/relu2_1_0003.png",
+                                                     dir_.file("vis2") + "/relu2_1_0007.png"}));
   // The settings stored in the texture make it again.
   run = run_cli({"--settings-from", dir_.file("tex.png"), "-o", dir_.file("again.png")});
   ASSERT_EQ(run.exit_code, kExitOk) << run.err;
