@@ -28,6 +28,10 @@ at::Tensor feather_mask(const at::Tensor& mask01, double feather_px);
 at::Tensor composite(const at::Tensor& stylized_rgb01, const at::Tensor& photo_rgb01,
                      const at::Tensor& alpha01);
 
+/// The pixels of image ([1,3,H,W]) where mask01 ([1,1,H,W]) is at least one half, as
+/// [1,3,1,N] (colour statistics of a region); the whole image when the mask selects none.
+at::Tensor pixels_where(const at::Tensor& image_rgb01, const at::Tensor& mask01);
+
 /// images[k] where masks[k] is white: sum_k m_k images_k plus background where the masks leave
 /// room (1 - sum_k m_k), divided by max(1, sum_k m_k) where they overlap. Images [1,3,H,W],
 /// masks [1,1,H,W] at the same size.

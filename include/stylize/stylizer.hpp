@@ -189,8 +189,10 @@ class Stylizer {
   /// start with style masks recolours each region to its own style's palette.
   at::Tensor start_image(const StylizeJob& job, const at::Tensor& content, const JobMasks& masks,
                          const StyleConfig& config, const JobEvents& events);
-  /// The style images of styles, read once, for their colours.
-  const std::vector<at::Tensor>& palette(const std::vector<std::string>& styles, int side_px,
+  /// The style images of styles (with regions: only their pixels there), read once, for their
+  /// colours.
+  const std::vector<at::Tensor>& palette(const std::vector<std::string>& styles,
+                                         const std::vector<std::string>& regions, int side_px,
                                          const JobEvents& events);
   /// Runs the optimisation of job's content at config, writing snapshots beside the output.
   JobResult optimise(const StylizeJob& job, const Image& content, const StyleConfig& config,
@@ -206,8 +208,10 @@ class Stylizer {
   std::map<std::tuple<std::vector<std::string>, std::vector<std::string>, int, std::string>,
            StyleTargets>
       targets_;
-  /// Style images by style paths for the style-colours start (only their colours are used).
-  std::map<std::vector<std::string>, std::vector<at::Tensor>> palettes_;
+  /// Style images by style paths and regions for the style-colours start (only their colours
+  /// are used).
+  std::map<std::pair<std::vector<std::string>, std::vector<std::string>>, std::vector<at::Tensor>>
+      palettes_;
 };
 
 }  // namespace stylize

@@ -57,6 +57,13 @@ at::Tensor composite(const at::Tensor& stylized_rgb01, const at::Tensor& photo_r
   return stylized_rgb01 * alpha + photo_rgb01.to(stylized_rgb01.device()) * (1.0 - alpha);
 }
 
+at::Tensor pixels_where(const at::Tensor& image_rgb01, const at::Tensor& mask01) {
+  const auto selected = mask01.reshape({-1}) >= 0.5;
+  if (!selected.any().item<bool>()) return image_rgb01;
+  const auto pixels = image_rgb01.reshape({3, -1}).index({at::indexing::Slice(), selected});
+  return pixels.reshape({1, 3, 1, -1});
+}
+
 at::Tensor blend_by_masks(const std::vector<at::Tensor>& images,
                           const std::vector<at::Tensor>& masks, const at::Tensor& background) {
   at::Tensor sum = at::zeros_like(background);

@@ -206,10 +206,18 @@ std::vector<StyleGuide> Stylizer::guides_for(const StylizeJob& job, int style_si
 }
 
 const std::vector<at::Tensor>& Stylizer::palette(const std::vector<std::string>& styles,
+                                                 const std::vector<std::string>& regions,
                                                  int side_px, const JobEvents& events) {
-  auto& images = palettes_[styles];
+  auto& images = palettes_[{styles, regions}];
   if (images.empty()) {
-    for (const auto& path : styles) images.push_back(read_reporting(path, side_px, events).rgb01);
+    for (std::size_t s = 0; s < styles.size(); ++s) {
+      auto image = read_reporting(styles[s], side_px, events).rgb01;
+      if (!regions.empty()) {  // --style-region: the colours of that part of the painting
+        image = pixels_where(image, read_mask(regions[s], static_cast<int>(image.size(3)),
+                                              static_cast<int>(image.size(2))));
+      }
+      images.push_back(image);
+    }
   }
   return images;
 }
@@ -228,13 +236,17 @@ at::Tensor Stylizer::start_image(const StylizeJob& job, const at::Tensor& conten
   std::vector<at::Tensor> regions;
   if (masks.styles.empty()) {
     recoloured.push_back(
-        match_colour_statistics(content, palette(job.style_paths, config.size_px, events)));
+        match_colour_statistics(content, palette(job.style_paths, job.style_region_paths,
+                                                 config.size_px, events)));
     if (!masks.region.defined()) return recoloured.front();
     regions.push_back(masks.region);
   }
   for (std::size_t k = 0; k < masks.styles.size(); ++k) {
+    const std::vector<std::string> region =
+        job.style_region_paths.empty() ? std::vector<std::string>{}
+                                       : std::vector<std::string>{job.style_region_paths[k]};
     recoloured.push_back(match_colour_statistics(
-        content, palette({job.style_paths[k]}, config.size_px, events)));
+        content, palette({job.style_paths[k]}, region, config.size_px, events)));
     regions.push_back(masks.region.defined() ? masks.styles[k].mul(masks.region)
                                              : masks.styles[k]);
   }

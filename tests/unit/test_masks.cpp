@@ -79,6 +79,20 @@ TEST(masks_test, composite_takes_the_stylized_image_where_alpha_is_one) {
   EXPECT_FLOAT_EQ(out[0][2][0][2].item<float>(), 0.5F);
 }
 
+TEST(masks_test, pixels_where_picks_the_region_and_falls_back_to_the_whole_image) {
+  auto image = at::zeros({1, 3, 2, 3});
+  image[0][0][0][0] = 1.0;  // red at (0,0)
+  image[0][2][1][2] = 1.0;  // blue at (1,2)
+  auto mask = at::zeros({1, 1, 2, 3});
+  mask[0][0][0][0] = 1.0;
+  mask[0][0][1][1] = 0.6;
+  const auto pixels = pixels_where(image, mask);
+  EXPECT_EQ(pixels.sizes(), (at::IntArrayRef{1, 3, 1, 2}));
+  EXPECT_FLOAT_EQ(pixels[0][0][0][0].item<float>(), 1.0F);
+  EXPECT_FLOAT_EQ(pixels.select(1, 2).sum().item<float>(), 0.0F) << "the blue pixel is outside";
+  EXPECT_TRUE(at::equal(pixels_where(image, at::zeros({1, 1, 2, 3})), image));
+}
+
 TEST(masks_test, blending_by_masks_fills_each_region_and_leaves_the_rest_to_the_background) {
   const auto a = at::full({1, 3, 1, 4}, 1.0);
   const auto b = at::full({1, 3, 1, 4}, 0.5);

@@ -248,6 +248,24 @@ TEST_F(StylizerTest, visualize_names_each_channels_file_and_refuses_channels_the
   EXPECT_FALSE(fs::exists(dir_.file("relu2_1_0003.png"))) << "checked before any work";
 }
 
+TEST_F(StylizerTest, a_style_region_gives_the_start_that_regions_colours) {
+  // A painting red on top and blue below; its region is the top: the start is reddish.
+  cv::Mat painting(40, 40, CV_8UC3, cv::Scalar(230, 40, 20));
+  painting(cv::Rect(0, 0, 40, 20)).setTo(cv::Scalar(20, 40, 230));
+  painting(cv::Rect(0, 0, 40, 5)).setTo(cv::Scalar(20, 90, 250));  // some variance
+  ASSERT_TRUE(cv::imwrite(dir_.file("painting.png"), painting));
+  cv::Mat top(40, 40, CV_8UC1, cv::Scalar(0));
+  top(cv::Rect(0, 0, 40, 20)).setTo(cv::Scalar(255));
+  ASSERT_TRUE(cv::imwrite(dir_.file("top.png"), top));
+  config_.iterations = 1;
+  Stylizer stylizer = make();
+  StylizeJob job_with_region = job(dir_.file("out.png"));
+  job_with_region.style_paths = {dir_.file("painting.png")};
+  job_with_region.style_region_paths = {dir_.file("top.png")};
+  const auto mean = stylizer.run(job_with_region).transfer.image_rgb01.mean({0, 2, 3});
+  EXPECT_GT(mean[0].item<float>(), mean[2].item<float>() + 0.3F);
+}
+
 TEST_F(StylizerTest, the_output_carries_the_photos_colour_profile_and_the_settings) {
   // A photo with an ICC profile (any bytes will do: stylize copies, it does not interpret).
   const auto profile = test::test_icc_profile(3000);
