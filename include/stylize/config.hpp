@@ -19,7 +19,7 @@ enum class ColourMode {
   kLuminance,   ///< transfer luminance only: the result keeps the content's chroma (YCbCr)
   kStatistics,  ///< recolour the style images to the content's colour mean and covariance first
 };
-/// How a style layer's features are compared with the style's (README "Style losses").
+/// How a style layer's features are compared with the style's (docs/architecture.md "Losses").
 enum class StyleLossKind {
   kGram,     ///< Gatys: relative error of the Gram matrix (second moments)
   kMeanCov,  ///< relative errors of the channel means and of the covariance matrix
@@ -71,7 +71,7 @@ inline constexpr int kMaxChannels = 4096;  ///< channels one visualize run may a
 /// --measure compares images at this longest side, whatever size made them.
 inline constexpr int kDefaultMeasureSizePx = 512;
 
-/// Every tunable of one style-transfer run. Loss normalisation (see README "Loss weights"):
+/// Every tunable of one style-transfer run. Loss normalisation (see docs/architecture.md "Losses"):
 /// each content layer's loss is the mean squared feature error divided by the mean square of
 /// the target features, each style layer's loss is the same relative error of the Gram matrix
 /// (normalised by H*W), and the TV loss is the mean squared difference of neighbouring pixels

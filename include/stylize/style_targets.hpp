@@ -39,7 +39,7 @@ StyleTargets compute_style_targets(VggFeatures& model, const LayerPlan& plan,
                                    const std::vector<double>& blend, StyleLossKind loss,
                                    const std::vector<at::Tensor>& regions = {});
 
-/// Style layer i's loss (README "Style losses") from the Gram matrix of its features
+/// Style layer i's loss (docs/architecture.md "Losses") from the Gram matrix of its features
 /// (gram_matrix or weighted_statistics) and, for mean-cov and w2, their channel means (unused,
 /// and may be undefined, for gram). Each kind is 1 to 2 when the features are all zero, so style
 /// weights mean about the same for every kind.
