@@ -43,6 +43,14 @@ struct WeightedStatistics {
 WeightedStatistics weighted_statistics(const at::Tensor& features, const at::Tensor& weights,
                                        bool with_mean);
 
+/// weights [1,1,H,W] divided by their sum: the distribution region_statistics takes. Computed
+/// once per mask and layer, outside the optimisation loop.
+at::Tensor region_distribution(const at::Tensor& weights);
+
+/// weighted_statistics from a region_distribution (no sum over the weights per evaluation).
+WeightedStatistics region_statistics(const at::Tensor& features, const at::Tensor& distribution,
+                                     bool with_mean);
+
 /// Covariance [N,C,C] from the second-moment matrix gram_matrix(F) and the channel means:
 /// G - mu mu^T.
 at::Tensor covariance(const at::Tensor& gram, const at::Tensor& mean);

@@ -88,7 +88,8 @@ class Objective : public LossFunction {
   std::vector<StyleGuide> guides_;
   /// One guide without mask or weight: the plain (and faster) Gram path.
   bool unguided_ = true;
-  std::vector<std::vector<at::Tensor>> layer_masks_;  ///< [guide][style layer], on the device
+  /// [guide][style layer]: the mask at the layer's size as a region_distribution, on the device
+  std::vector<std::vector<at::Tensor>> layer_masks_;
   std::vector<std::vector<double>> layer_areas_;      ///< [guide][style layer]: mean of the mask
   std::vector<int> indices_;  ///< content layers, then style layers
   std::vector<at::Tensor> content_targets_;

@@ -155,17 +155,24 @@ at::Tensor relative_mse(const at::Tensor& x, const at::Tensor& target,
 
 at::Tensor channel_mean(const at::Tensor& features) { return features.mean({2, 3}); }
 
-WeightedStatistics weighted_statistics(const at::Tensor& features, const at::Tensor& weights,
-                                       bool with_mean) {
+at::Tensor region_distribution(const at::Tensor& weights) {
+  return weights / weights.sum().clamp_min(kMinMeanSquare);
+}
+
+WeightedStatistics region_statistics(const at::Tensor& features, const at::Tensor& distribution,
+                                     bool with_mean) {
   const auto hw = features.size(2) * features.size(3);
   const auto flat = features.reshape({features.size(0), features.size(1), hw});
-  const auto w = weights.reshape({1, 1, hw}).to(features.options());
-  const auto area = w.sum().clamp_min(kMinMeanSquare);
-  const auto weighted = flat * w;
+  const auto weighted = flat * distribution.reshape({1, 1, hw}).to(features.options());
   WeightedStatistics statistics;
-  statistics.gram = at::bmm(weighted, flat.transpose(1, 2)) / area;
-  if (with_mean) statistics.mean = weighted.sum(2) / area;
+  statistics.gram = at::bmm(weighted, flat.transpose(1, 2));
+  if (with_mean) statistics.mean = weighted.sum(2);
   return statistics;
+}
+
+WeightedStatistics weighted_statistics(const at::Tensor& features, const at::Tensor& weights,
+                                       bool with_mean) {
+  return region_statistics(features, region_distribution(weights), with_mean);
 }
 
 at::Tensor covariance(const at::Tensor& gram, const at::Tensor& mean) {

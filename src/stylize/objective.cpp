@@ -68,14 +68,11 @@ Objective::Objective(VggFeatures& model, const LayerPlan& plan,
 }
 
 void Objective::prepare_masks(const at::Tensor& content_on_device) {
-  std::vector<int> style_indices;
-  for (const auto& layer : plan_.style) style_indices.push_back(layer.index);
-  std::vector<std::vector<std::int64_t>> sizes;  // each style layer's [H, W]
-  {
-    torch::NoGradGuard no_grad;
-    for (const auto& features : model_.extract(content_on_device, style_indices)) {
-      sizes.push_back({features.size(2), features.size(3)});
-    }
+  // Each style layer's [H, W]: every 2x2 pooling before it halves the image, rounding down.
+  std::vector<std::vector<std::int64_t>> sizes;
+  for (const auto& layer : plan_.style) {
+    const int pools = model_.pools_before(layer.index);
+    sizes.push_back({content_on_device.size(2) >> pools, content_on_device.size(3) >> pools});
   }
   for (const auto& guide : guides_) {
     std::vector<at::Tensor> masks;
@@ -93,7 +90,7 @@ void Objective::prepare_masks(const at::Tensor& content_on_device) {
       }
       const auto mask = resize_mask(image_mask, size[0], size[1]);
       areas.push_back(mask.mean().item<double>());
-      masks.push_back(mask.to(content_on_device.device()));
+      masks.push_back(region_distribution(mask).to(content_on_device.device()));
     }
     layer_masks_.push_back(std::move(masks));
     layer_areas_.push_back(std::move(areas));
@@ -109,7 +106,7 @@ at::Tensor Objective::guided_style_loss(const at::Tensor& features, std::size_t 
     if (layer_areas_[g][i] <= 0.0) continue;  // the region vanished at this layer's size
     WeightedStatistics statistics;
     if (mask.defined()) {
-      statistics = weighted_statistics(features, mask, with_mean);
+      statistics = region_statistics(features, mask, with_mean);
     } else {
       statistics.gram = gram_matrix(features);
       if (with_mean) statistics.mean = channel_mean(features);
