@@ -59,6 +59,12 @@ inline constexpr int kMaxLbfgsHistory = 1000;
 inline constexpr double kMaxLearningRate = 1000.0;
 inline constexpr double kMaxLossWeight = 1e9;
 inline constexpr double kDefaultMaskFeatherPx = 8.0;
+// Tiled scales (an image larger than the memory budget allows whole): context around each tile
+// and grid passes, chosen by measurement (docs/performance.md "Tiles").
+inline constexpr int kDefaultTileOverlapPx = 64;
+inline constexpr int kDefaultTilePasses = 2;
+inline constexpr int kMinTileSizePx = 64;
+inline constexpr int kMaxTilePasses = 8;
 // stylize visualize's own defaults (ChannelObjective): Adam with jitter over two octaves.
 inline constexpr int kDefaultJitterPx = 4;
 inline constexpr int kDefaultVisualizeSizePx = 128;
@@ -120,6 +126,15 @@ struct StyleConfig {
   /// A job whose estimate exceeds the budget runs at the largest size that fits instead of
   /// failing.
   bool fit_memory = false;
+  /// Scales whose longest side exceeds this are optimised tile by tile (windows of at most
+  /// this many px a side, StyleTransfer::run_tiled); 0: never. The Stylizer sets it when the
+  /// whole image would not fit the memory budget.
+  int tile_size_px = 0;
+  /// Context on each side of a tile's core: optimised, then blended away (span_blend_weights).
+  int tile_overlap_px = kDefaultTileOverlapPx;
+  /// A tiled scale's iterations are split over this many passes over the image, each with its
+  /// grid shifted, so that no tile boundary stays in one place.
+  int tile_passes = kDefaultTilePasses;
   /// Width in px of the soft edge between the stylized region of a job's mask (StylizeJob::
   /// mask_path) and the photo kept outside it (feather_mask).
   double mask_feather_px = kDefaultMaskFeatherPx;

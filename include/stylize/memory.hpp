@@ -22,8 +22,11 @@ struct MemoryEstimate {
   std::uint64_t activation_bytes = 0;
   std::uint64_t optimizer_bytes = 0;
   std::uint64_t style_bytes = 0;  ///< computing the style targets, before the optimisation
+  /// Tiled runs: the buffers of the whole image's size kept besides one tile's working set.
+  std::uint64_t whole_image_bytes = 0;
   [[nodiscard]] std::uint64_t total_bytes() const {
-    return fixed_bytes + std::max(activation_bytes + optimizer_bytes, style_bytes);
+    return fixed_bytes + whole_image_bytes +
+           std::max(activation_bytes + optimizer_bytes, style_bytes);
   }
 };
 
@@ -32,6 +35,23 @@ struct MemoryEstimate {
 MemoryEstimate estimate_memory(const std::vector<std::string>& layer_names, const LayerPlan& plan,
                                int width_px, int height_px, const StyleConfig& config,
                                std::uint64_t model_file_bytes, int masked_guides = 0);
+
+/// The estimate of a run at width_px x height_px optimised in windows of at most tile_px a side
+/// (StyleConfig::tile_size_px): one window's activations and optimiser state, the style
+/// targets read in windows of tile_px, plus the whole image's buffers (the content, the image
+/// so far, the previous scale's result, the output's conversions, masks).
+MemoryEstimate estimate_tiled_memory(const std::vector<std::string>& layer_names,
+                                     const LayerPlan& plan, int width_px, int height_px,
+                                     int tile_px, const StyleConfig& config,
+                                     std::uint64_t model_file_bytes, int masked_guides = 0);
+
+/// The largest tile size (px, at least min_tile_px) whose estimate_tiled_memory fits
+/// budget_bytes, or nullopt when min_tile_px does not fit.
+std::optional<int> largest_fitting_tile(const std::vector<std::string>& layer_names,
+                                        const LayerPlan& plan, int width_px, int height_px,
+                                        int min_tile_px, const StyleConfig& config,
+                                        std::uint64_t model_file_bytes, std::uint64_t budget_bytes,
+                                        int masked_guides = 0);
 
 /// The largest longest-side size (px, >= 16) whose estimate fits budget_bytes for an image of the
 /// given aspect ratio, or nullopt when not even 16 px fits.

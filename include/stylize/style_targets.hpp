@@ -28,16 +28,26 @@ struct StyleTargets {
   std::vector<at::Tensor> second_moment_traces;     ///< w2: tr(G), the distance of zero features
 };
 
+/// Reading a large style image window by window (compute_style_targets).
+struct StyleWindows {
+  int tile_px = 0;  ///< 0: the whole image at once
+  int margin_px = 0;
+};
+
 /// The targets of one or more style images ([1,3,H,W] RGB [0,1], any sizes) at the plan's style
 /// layers, blended by blend (normalised to sum 1; empty: equal weights). Computed without
 /// autograd on device. regions: empty, or per style image a mask [1,1,H,W] (any size; undefined:
-/// the whole image) whose weighted statistics (weighted_statistics) are that style's. Throws
+/// the whole image) whose weighted statistics (weighted_statistics) are that style's. A style
+/// image whose longest side exceeds windows.tile_px (when set) is read window by window, in
+/// bounded memory: the statistics are sums over pixels, so the windows' cores add up to the
+/// whole image's (exactly where a layer's receptive field fits in windows.margin_px). Throws
 /// ConfigError when styles is empty.
 StyleTargets compute_style_targets(VggFeatures& model, const LayerPlan& plan,
                                    const c10::Device& device,
                                    const std::vector<at::Tensor>& styles_rgb01,
                                    const std::vector<double>& blend, StyleLossKind loss,
-                                   const std::vector<at::Tensor>& regions = {});
+                                   const std::vector<at::Tensor>& regions = {},
+                                   const StyleWindows& windows = {});
 
 /// Style layer i's loss (docs/architecture.md "Losses") from the Gram matrix of its features
 /// (gram_matrix or weighted_statistics) and, for mean-cov and w2, their channel means (unused,

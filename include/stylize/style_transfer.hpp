@@ -8,6 +8,7 @@
 #include <stylize/objective.hpp>
 #include <stylize/optimizers.hpp>
 #include <stylize/style_targets.hpp>
+#include <stylize/tiles.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -37,6 +38,15 @@ struct IterationReport {
   std::string snapshot_path;  ///< set by Stylizer when it wrote snapshot_rgb01 to this file
   /// reconstruct, visualize: which of the run's images (layer, channel) this report is about.
   int image_index = 0;
+  /// Tiled scales (run_tiled): the tile being optimised (0-based, over all passes) and the
+  /// scale's tile count over all passes; iteration and total_iterations then count the
+  /// evaluations of the whole scale, over all its tiles.
+  int tile_index = 0;
+  int tile_count = 1;
+  /// The whole run: the share of its work done (pixels x iterations over every scale) and the
+  /// seconds since it began, for an ETA of the whole run.
+  double run_done_fraction = 0.0;
+  double run_elapsed_s = 0.0;
 };
 
 using ProgressCallback = std::function<void(const IterationReport&)>;
@@ -119,12 +129,38 @@ class StyleTransfer {
   /// config.size_px); reports carry the scale. With one scale this is exactly `run`. The result
   /// is always at full size (a run cancelled at a coarse scale is upsampled) and its losses are
   /// those of the last scale reached.
+  ///
+  /// A scale whose longest side exceeds config.tile_size_px (when set) runs tile by tile
+  /// (run_tiled).
   StyleTransferResult run_coarse_to_fine(const at::Tensor& content_rgb01,
                                          const GuidesForSide& guides_for_side,
                                          const StyleConfig& config,
                                          const at::Tensor& init_rgb01 = {},
                                          const ProgressCallback& on_progress = {},
                                          const std::atomic<bool>* cancel = nullptr) const;
+
+  /// As run, for an image larger than memory allows whole: config.tile_passes passes over a
+  /// grid of overlapping windows of at most config.tile_size_px a side (tile_grid, each pass's
+  /// grid shifted), each window optimised by run with the same global style targets, its
+  /// content cropped from content_rgb01 and its start from the image so far, then blended in
+  /// (span_blend_weights). Every pixel gets about config.iterations evaluations. Only a window
+  /// is on the device at a time; the image stays on the CPU. Reports count iterations over the
+  /// whole scale and carry the tile; snapshots (config.snapshot_every_iters) are of the whole
+  /// image, after the tile that reached them. Cancelled, the result is the image so far with
+  /// the current tile's best in it. final_losses: the last pass's tiles' final losses,
+  /// averaged by window area. One window covering the image is exactly run.
+  StyleTransferResult run_tiled(const at::Tensor& content_rgb01,
+                                const std::vector<StyleGuide>& guides, const StyleConfig& config,
+                                const at::Tensor& init_rgb01 = {},
+                                const ProgressCallback& on_progress = {},
+                                const std::atomic<bool>* cancel = nullptr) const;
+
+  /// The grids of config's tiled passes over a height_px x width_px image (tile_grid, pass p
+  /// offset by p/passes of a core), aligned to the plan's deepest pooling. Throws ConfigError
+  /// when config's tile size leaves no core.
+  [[nodiscard]] std::vector<std::vector<Tile>> tile_passes(std::int64_t height_px,
+                                                           std::int64_t width_px,
+                                                           const StyleConfig& config) const;
 
  private:
   /// e as a MemoryError naming the device and image size when it is an out-of-memory error,

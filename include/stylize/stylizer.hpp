@@ -166,10 +166,18 @@ class Stylizer {
   };
   JobMasks read_masks(const StylizeJob& job, int width_px, int height_px,
                       const JobEvents& events) const;
-  /// config_ with the size an image of width_px x height_px fits in memory at.
+  /// config_ fitted to the memory budget for an image of width_px x height_px: unchanged when
+  /// it fits whole (or in the user's tiles), else tiled (tile_to_fit), else, with --fit-memory,
+  /// at the largest size that fits whole. Throws MemoryError naming the estimate otherwise.
   /// masked_guides: as estimate_memory's.
   StyleConfig fit_memory(int width_px, int height_px, int masked_guides,
                          const JobEvents& events) const;
+  /// config in tiles of tile_px (output size width_px x height_px), its coarse scales (unless
+  /// the user set --min-size) up to the largest size that fits whole; says so in a notice.
+  StyleConfig tile_to_fit(StyleConfig config, int width_px, int height_px, int tile_px,
+                          std::uint64_t model_bytes, std::uint64_t budget_bytes,
+                          int masked_guides, const std::string& problem,
+                          const JobEvents& events) const;
   /// read_image, its decoder's warnings passed on as notices.
   Image read_reporting(const std::string& path, int max_side_px, const JobEvents& events) const;
   /// The targets of styles (regions: empty, or one mask path each) blended by blend, at a style

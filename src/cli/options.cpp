@@ -107,7 +107,17 @@ void add_performance(CLI::App& app, CliOptions& o, bool with_memory) {
       [&c](const std::string& text) { c.max_memory_bytes = parse_memory_size(text); },
       "Memory budget, e.g. 4G or 800M (default: what the machine has available)");
   group->add_flag("--fit-memory", c.fit_memory,
-                  "Lower --size to the largest size whose estimated peak memory fits");
+                  "When not even tiles fit the budget, lower --size to the largest size that "
+                  "fits instead of failing");
+  group->add_option("--tile-size", c.tile_size_px,
+                    "Optimise scales larger than this many px in overlapping tiles of this size "
+                    "(default: only when the image does not fit the memory budget)");
+  group->add_option("--tile-overlap", c.tile_overlap_px,
+                    "Context around each tile, optimised and blended away, in px")
+      ->capture_default_str();
+  group->add_option("--tile-passes", c.tile_passes,
+                    "Passes over a tiled scale, each with the tile grid shifted")
+      ->capture_default_str();
 }
 
 std::string settings_json(const std::vector<std::string>& args, std::uint64_t seed,

@@ -38,11 +38,14 @@ ProgressPrinter::ProgressPrinter(spdlog::logger& log, std::ostream& err, bool li
 
 void ProgressPrinter::operator()(const IterationReport& report) {
   if (report.losses) last_losses_ = *report.losses;
-  const std::string label =
+  std::string label =
       report.scale_count > 1
           ? fmt::format("{}scale {}/{} ({}x{}) ", target_.label, report.scale_index + 1,
                         report.scale_count, report.width_px, report.height_px)
           : target_.label;
+  if (report.tile_count > 1) {
+    label += fmt::format("tile {}/{} ", report.tile_index + 1, report.tile_count);
+  }
   if (!report.notice.empty()) {
     clear_line();
     log_.warn("{}{}", target_.label, report.notice);
@@ -53,7 +56,11 @@ void ProgressPrinter::operator()(const IterationReport& report) {
                      report);
   }
   const double per_iter = report.elapsed_s / report.iteration;
-  const double eta = per_iter * (report.total_iterations - report.iteration);
+  // Over several scales, the whole run's ETA (its work is pixels x iterations per scale).
+  const double eta =
+      report.scale_count > 1 && report.run_done_fraction > 0.0
+          ? report.run_elapsed_s * (1.0 - report.run_done_fraction) / report.run_done_fraction
+          : per_iter * (report.total_iterations - report.iteration);
   if (!report.snapshot_path.empty()) {
     clear_line();
     log_.info("{}iteration {}: saved {}", target_.label, report.iteration, report.snapshot_path);
@@ -141,6 +148,8 @@ void JsonLines::iteration(std::size_t job, const std::string& input,
                 {"scales", report.scale_count},
                 {"width", report.width_px},
                 {"height", report.height_px},
+                {"tile", report.tile_index},
+                {"tiles", report.tile_count},
                 {"loss", losses_json(*report.losses)}});
 }
 

@@ -3,6 +3,7 @@
 #include <stylize/vgg_features.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 namespace stylize {
@@ -63,7 +64,10 @@ StyleTransferResult StyleTransfer::run_ladder(std::int64_t full_height, std::int
                                               const ProgressCallback& on_progress) const {
   const auto ladder = usable_ladder(full_height, full_width, config, min_side_px());
   const int full_side = static_cast<int>(std::max(full_height, full_width));
-  StyleTransferResult total;
+  // Each scale's shape, iterations and share of the run's work (pixels x iterations).
+  std::vector<StyleConfig> configs;
+  std::vector<std::pair<std::int64_t, std::int64_t>> shapes;
+  std::vector<double> work{0.0};
   for (std::size_t k = 0; k < ladder.size(); ++k) {
     StyleConfig scale_config = config;
     scale_config.size_px = ladder[k];
@@ -74,6 +78,15 @@ StyleTransferResult StyleTransfer::run_ladder(std::int64_t full_height, std::int
                                                    static_cast<int>(full_height), ladder[k]);
     const auto h = ladder[k] == full_side ? full_height : height;
     const auto w = ladder[k] == full_side ? full_width : width;
+    configs.push_back(scale_config);
+    shapes.emplace_back(h, w);
+    work.push_back(work.back() + static_cast<double>(h * w) * scale_config.iterations);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  StyleTransferResult total;
+  for (std::size_t k = 0; k < ladder.size(); ++k) {
+    StyleConfig scale_config = configs[k];
+    const auto [h, w] = shapes[k];
     at::Tensor init;
     if (total.image_rgb01.defined()) {
       // Each scale starts from the previous result, upsampled to this scale's exact shape.
@@ -82,12 +95,18 @@ StyleTransferResult StyleTransfer::run_ladder(std::int64_t full_height, std::int
     }
     ProgressCallback scaled;
     if (on_progress) {
-      scaled = [&, k, h, w](const IterationReport& report) {
+      scaled = [&, k, h = h, w = w](const IterationReport& report) {
         IterationReport r = report;
         r.scale_index = static_cast<int>(k);
         r.scale_count = static_cast<int>(ladder.size());
         r.width_px = static_cast<int>(w);
         r.height_px = static_cast<int>(h);
+        const double scale_done = static_cast<double>(report.iteration) /
+                                  std::max(1, report.total_iterations);
+        r.run_done_fraction =
+            (work[k] + (work[k + 1] - work[k]) * std::min(1.0, scale_done)) / work.back();
+        r.run_elapsed_s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         on_progress(r);
       };
     }
@@ -115,8 +134,14 @@ StyleTransferResult StyleTransfer::run_coarse_to_fine(const at::Tensor& content_
       init = resize_longest_side(init_rgb01, scale_config.size_px);
     }
     const auto guides = guides_for_side(style_side_px(scale_config.size_px, config.style_scale));
+    if (config.tile_size_px > 0 && std::max(content.size(2), content.size(3)) > config.tile_size_px) {
+      return run_tiled(content, guides, scale_config, init, progress, cancel);
+    }
     return run(content, guides, scale_config, init, progress, cancel);
   };
+  if (config.tile_size_px > 0) {  // a tile size that leaves no core fails before any work
+    static_cast<void>(tile_passes(content_rgb01.size(2), content_rgb01.size(3), config));
+  }
   return run_ladder(content_rgb01.size(2), content_rgb01.size(3), config, run_scale, on_progress);
 }
 

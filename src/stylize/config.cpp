@@ -65,6 +65,16 @@ void validate_sizes(const StyleConfig& config) {
   require_non_negative(config.channel_contrast, "contrast");
   require_at_most(config.channel_contrast, kMaxLossWeight, "contrast");
   require_at_most(config.mask_feather_px, kMaxSizePx, "mask feather");
+  require(config.tile_size_px == 0 ||
+              (config.tile_size_px >= kMinTileSizePx && config.tile_size_px <= kMaxSizePx),
+          "invalid tile size " + std::to_string(config.tile_size_px) + ": must be from " +
+              std::to_string(kMinTileSizePx) + " to " + std::to_string(kMaxSizePx) + " px");
+  require_int_range(config.tile_overlap_px, 0, kMaxSizePx, "tile overlap", " px");
+  require(config.tile_size_px == 0 || 2 * config.tile_overlap_px < config.tile_size_px,
+          "invalid tile overlap " + std::to_string(config.tile_overlap_px) + ": tiles of " +
+              std::to_string(config.tile_size_px) + " px need an overlap below " +
+              std::to_string((config.tile_size_px + 1) / 2) + " px");
+  require_int_range(config.tile_passes, 1, kMaxTilePasses, "tile passes");
   require(std::isfinite(config.scale_step) && config.scale_step > 1.0,
           "invalid scale step " + format_number(config.scale_step) + ": must be > 1");
   if (config.min_size_px > 0 && config.min_size_px < config.size_px) {

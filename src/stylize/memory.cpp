@@ -21,6 +21,9 @@ constexpr std::uint64_t kRuntimeBytes = 320ULL << 20U;
 constexpr double kBytesPerActivation = 2.25;
 constexpr double kBytesPerImageValue = 4.0;
 constexpr int kVggChannels[] = {64, 128, 256, 512, 512};
+// Tiled runs: float RGB buffers of the whole image's size alive besides a tile's working set
+// (content, image so far, previous scale upsampled, colour/mask finishing, the encoder's copy).
+constexpr double kWholeImageBuffers = 6.0;
 
 /// Activation values per output pixel kept for the backward pass, layers 0..deepest.
 double activations_per_pixel(const std::vector<std::string>& names, int deepest) {
@@ -38,6 +41,15 @@ double activations_per_pixel(const std::vector<std::string>& names, int deepest)
     total += channels / std::pow(4.0, pools);
   }
   return total;
+}
+
+/// Computing the style targets of an image of side_px (at most square, or a window of a larger
+/// one): through the network without autograd, two layers' activations alive at a time, the
+/// widest at full resolution.
+std::uint64_t style_target_bytes(int side_px) {
+  const double side = side_px;
+  return static_cast<std::uint64_t>(side * side * (3.0 + 2.0 * kVggChannels[0]) *
+                                    kBytesPerImageValue);
 }
 
 std::optional<std::uint64_t> read_number_after(const std::string& path, const std::string& key) {
@@ -74,13 +86,45 @@ MemoryEstimate estimate_memory(const std::vector<std::string>& layer_names, cons
   const double buffers =
       config.optimizer == OptimizerKind::kLbfgs ? 2.0 * config.lbfgs_history + 8.0 : 6.0;
   estimate.optimizer_bytes = static_cast<std::uint64_t>(buffers * image_bytes);
-  // The style targets: the style image (at most square) through the network without autograd,
-  // two layers' activations alive at a time, the widest at full resolution.
-  const double style_side = style_side_px(std::max(width_px, height_px), config.style_scale);
-  estimate.style_bytes = static_cast<std::uint64_t>(style_side * style_side *
-                                                    (3.0 + 2.0 * kVggChannels[0]) *
-                                                    kBytesPerImageValue);
+  estimate.style_bytes =
+      style_target_bytes(style_side_px(std::max(width_px, height_px), config.style_scale));
   return estimate;
+}
+
+MemoryEstimate estimate_tiled_memory(const std::vector<std::string>& layer_names,
+                                     const LayerPlan& plan, int width_px, int height_px,
+                                     int tile_px, const StyleConfig& config,
+                                     std::uint64_t model_file_bytes, int masked_guides) {
+  auto estimate = estimate_memory(layer_names, plan, std::min(width_px, tile_px),
+                                  std::min(height_px, tile_px), config, model_file_bytes,
+                                  masked_guides);
+  const int style_side = style_side_px(std::max(width_px, height_px), config.style_scale);
+  estimate.style_bytes = style_target_bytes(std::min(style_side, tile_px));
+  const double pixels = static_cast<double>(width_px) * height_px;
+  estimate.whole_image_bytes = static_cast<std::uint64_t>(
+      (3.0 * kWholeImageBuffers + masked_guides) * pixels * kBytesPerImageValue);
+  return estimate;
+}
+
+std::optional<int> largest_fitting_tile(const std::vector<std::string>& layer_names,
+                                        const LayerPlan& plan, int width_px, int height_px,
+                                        int min_tile_px, const StyleConfig& config,
+                                        std::uint64_t model_file_bytes, std::uint64_t budget_bytes,
+                                        int masked_guides) {
+  auto fits = [&](int tile) {
+    return estimate_tiled_memory(layer_names, plan, width_px, height_px, tile, config,
+                                 model_file_bytes, masked_guides)
+               .total_bytes() <= budget_bytes;
+  };
+  int low = min_tile_px;
+  if (!fits(low)) return std::nullopt;
+  int high = std::max(width_px, height_px);
+  if (fits(high)) return high;
+  while (high - low > 1) {  // fits(low) && !fits(high)
+    const int mid = low + (high - low) / 2;
+    (fits(mid) ? low : high) = mid;
+  }
+  return low;
 }
 
 std::optional<int> largest_fitting_size(const std::vector<std::string>& layer_names,

@@ -3,10 +3,12 @@
 #include <stylize/losses.hpp>
 #include <stylize/masks.hpp>
 #include <stylize/style_targets.hpp>
+#include <stylize/tiles.hpp>
 #include <stylize/vgg_features.hpp>
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <numeric>
 
 namespace stylize {
@@ -38,13 +40,83 @@ void derive_statistics(StyleTargets& targets) {
   }
 }
 
+/// The statistics of one style image at each of indices' layers, computed window by window
+/// (tile_grid with margin_px of context, so the core's features are the whole image's where
+/// the receptive field fits the margin) when its longest side exceeds tile_px: sums of w F F^T,
+/// w F and w over the cores' pixels, divided at the end. region: weights (undefined: 1).
+std::vector<WeightedStatistics> tiled_statistics(VggFeatures& model, const std::vector<int>& indices,
+                                                 const at::Tensor& image_rgb01,
+                                                 const at::Tensor& region, int tile_px,
+                                                 int margin_px, bool needs_means) {
+  const auto height = image_rgb01.size(2);
+  const auto width = image_rgb01.size(3);
+  int align = 1;
+  for (int index : indices) align = std::max(align, 1 << model.pools_before(index));
+  const auto device = image_rgb01.device();
+  std::vector<at::Tensor> second(indices.size());
+  std::vector<at::Tensor> first(indices.size());
+  std::vector<double> mass(indices.size(), 0.0);
+  std::vector<at::Tensor> layer_masks;  // the region at each layer's size, whole image
+  for (int index : indices) {
+    const int pools = model.pools_before(index);
+    layer_masks.push_back(region.defined() ? resize_mask(region.to(at::kCPU, at::kFloat),
+                                                         height >> pools, width >> pools)
+                                                 .to(device)
+                                           : at::Tensor());
+  }
+  for (const auto& tile : tile_grid(static_cast<int>(height), static_cast<int>(width), tile_px,
+                                    margin_px, 0, align)) {
+    const auto window = image_rgb01.slice(2, tile.y.window_begin, tile.y.window_end)
+                            .slice(3, tile.x.window_begin, tile.x.window_end)
+                            .contiguous();
+    const auto features = model.extract(window, indices);
+    for (std::size_t l = 0; l < features.size(); ++l) {
+      const int step = 1 << model.pools_before(indices[l]);
+      auto core_of = [&](const TileSpan& span, std::int64_t size) {
+        return std::pair{std::min<std::int64_t>((span.core_begin - span.window_begin) / step, size),
+                         std::min<std::int64_t>((span.core_end - span.window_begin) / step, size)};
+      };
+      const auto [r0, r1] = core_of(tile.y, features[l].size(2));
+      const auto [c0, c1] = core_of(tile.x, features[l].size(3));
+      if (r1 <= r0 || c1 <= c0) continue;
+      const auto core = features[l].slice(2, r0, r1).slice(3, c0, c1);
+      const auto flat = core.reshape({1, core.size(1), -1});
+      at::Tensor weighted = flat;
+      double weight_sum = static_cast<double>(flat.size(2));
+      if (layer_masks[l].defined()) {
+        const auto y0 = tile.y.window_begin / step;
+        const auto x0 = tile.x.window_begin / step;
+        const auto w = layer_masks[l].slice(2, y0 + r0, y0 + r1).slice(3, x0 + c0, x0 + c1);
+        weighted = flat * w.reshape({1, 1, -1});
+        weight_sum = w.sum().item<double>();
+      }
+      auto product = at::bmm(weighted, flat.transpose(1, 2));
+      if (!second[l].defined()) {
+        second[l] = product;
+        if (needs_means) first[l] = weighted.sum(2);
+      } else {
+        second[l] += product;
+        if (needs_means) first[l] += weighted.sum(2);
+      }
+      mass[l] += weight_sum;
+    }
+  }
+  std::vector<WeightedStatistics> statistics;
+  for (std::size_t l = 0; l < second.size(); ++l) {
+    const double total = std::max(mass[l], 1e-8);
+    statistics.push_back({second[l] / total, needs_means ? first[l] / total : at::Tensor()});
+  }
+  return statistics;
+}
+
 }  // namespace
 
 StyleTargets compute_style_targets(VggFeatures& model, const LayerPlan& plan,
                                    const c10::Device& device,
                                    const std::vector<at::Tensor>& styles_rgb01,
                                    const std::vector<double>& blend, StyleLossKind loss,
-                                   const std::vector<at::Tensor>& regions) {
+                                   const std::vector<at::Tensor>& regions,
+                                   const StyleWindows& windows) {
   if (styles_rgb01.empty()) throw ConfigError("no style image given");
   if (!regions.empty() && regions.size() != styles_rgb01.size()) {
     throw ConfigError("got " + std::to_string(regions.size()) + " style regions for " +
@@ -60,12 +132,23 @@ StyleTargets compute_style_targets(VggFeatures& model, const LayerPlan& plan,
   targets.loss = loss;
   const bool needs_means = loss != StyleLossKind::kGram;
   for (std::size_t s = 0; s < styles_rgb01.size(); ++s) {
-    const auto features = model.extract(styles_rgb01[s].to(device), indices);
     const double share = weights[s] / sum;
     const at::Tensor region = regions.empty() ? at::Tensor() : regions[s];
-    for (std::size_t l = 0; l < features.size(); ++l) {
+    const auto& style = styles_rgb01[s];
+    const bool tiled = windows.tile_px > 0 && std::max(style.size(2), style.size(3)) > windows.tile_px;
+    std::vector<at::Tensor> features;
+    std::vector<WeightedStatistics> tiled_layers;
+    if (tiled) {
+      tiled_layers = tiled_statistics(model, indices, style.to(device), region, windows.tile_px,
+                                      windows.margin_px, needs_means);
+    } else {
+      features = model.extract(style.to(device), indices);
+    }
+    for (std::size_t l = 0; l < indices.size(); ++l) {
       WeightedStatistics statistics;
-      if (region.defined()) {
+      if (tiled) {
+        statistics = tiled_layers[l];
+      } else if (region.defined()) {
         const auto mask = resize_mask(region.to(at::kCPU, at::kFloat), features[l].size(2),
                                       features[l].size(3));
         statistics = weighted_statistics(features[l], mask.to(device), needs_means);

@@ -1,3 +1,5 @@
+#include "start_image.hpp"
+
 #include <stylize/errors.hpp>
 #include <stylize/style_transfer.hpp>
 #include <stylize/vgg_features.hpp>
@@ -18,7 +20,8 @@ using Clock = std::chrono::steady_clock;
 /// Why an optimiser's run ended.
 enum class Stop { kNone, kBudget, kCancelled, kConverged, kDiverged };
 
-/// The starting image on device as a leaf that requires grad.
+}  // namespace
+
 at::Tensor initial_image(const at::Tensor& content, const StyleConfig& config,
                          const at::Tensor& init_rgb01, const c10::Device& device) {
   at::Tensor image;
@@ -41,6 +44,8 @@ at::Tensor initial_image(const at::Tensor& content, const StyleConfig& config,
   }
   return image.requires_grad_(true);
 }
+
+namespace {
 
 /// One optimisation of one image at one size: the closure the optimisers call (evaluate,
 /// backpropagate, track the lowest-loss image, report, decide when to stop), and the recovery

@@ -8,6 +8,7 @@
 #include <stylize/resize.hpp>
 #include <stylize/stylizer.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <utility>
 
@@ -115,31 +116,74 @@ StyleConfig Stylizer::fit_memory(int width_px, int height_px, int masked_guides,
   std::error_code ec;
   const auto file_bytes = fs::file_size(model_.path(), ec);
   const std::uint64_t model_bytes = ec ? 0 : file_bytes;
-  const auto estimate =
-      estimate_memory(model_.layer_names(), plan_, width, height, config, model_bytes,
-                      masked_guides)
-          .total_bytes();
-  if (estimate <= *budget) return config;
-  const auto fitting = largest_fitting_size(model_.layer_names(), plan_,
-                                            static_cast<double>(width) / height, config,
-                                            model_bytes, *budget, masked_guides);
+  const auto& names = model_.layer_names();
   const std::string budget_text = format_bytes(*budget) + (config.max_memory_bytes > 0
                                                                ? " of --max-memory"
                                                                : " available");
+  const std::string size_text = std::to_string(width) + "x" + std::to_string(height) + " px";
+  if (config.tile_size_px > 0) {  // the user's tiles must fit
+    const auto tiled = estimate_tiled_memory(names, plan_, width, height, config.tile_size_px,
+                                             config, model_bytes, masked_guides)
+                           .total_bytes();
+    if (tiled <= *budget) return config;
+    throw MemoryError("estimated peak memory " + format_bytes(tiled) + " for " + size_text +
+                      " in " + std::to_string(config.tile_size_px) + " px tiles exceeds the " +
+                      budget_text + ": use a smaller --tile-size");
+  }
+  const auto estimate =
+      estimate_memory(names, plan_, width, height, config, model_bytes, masked_guides)
+          .total_bytes();
+  if (estimate <= *budget) return config;
   const std::string problem = "estimated peak memory " + format_bytes(estimate) + " for " +
-                              std::to_string(width) + "x" + std::to_string(height) +
-                              " px exceeds the " + budget_text;
+                              size_text + " exceeds the " + budget_text;
+  const int min_tile = std::max(kMinTileSizePx, 4 * config.tile_overlap_px);
+  const auto tile = largest_fitting_tile(names, plan_, width, height, min_tile, config,
+                                         model_bytes, *budget, masked_guides);
+  if (tile) return tile_to_fit(config, width, height, *tile, model_bytes, *budget, masked_guides,
+                               problem, events);
+  const auto fitting = largest_fitting_size(names, plan_, static_cast<double>(width) / height,
+                                            config, model_bytes, *budget, masked_guides);
   if (!fitting) throw MemoryError(problem + ", and no size fits");
   if (!config.fit_memory) {
-    throw MemoryError(problem + "; the largest size that fits is " + std::to_string(*fitting) +
+    throw MemoryError(problem + ", even in " + std::to_string(min_tile) +
+                      " px tiles; the largest size that fits is " + std::to_string(*fitting) +
                       " px (use --size " + std::to_string(*fitting) +
                       ", or --fit-memory to pick it)");
   }
   notify(events, JobNotice::Level::kWarning,
          "--fit-memory: " + std::to_string(config.size_px) + " px needs an estimated " +
-             format_bytes(estimate) + ", more than the " + budget_text + ": using " +
-             std::to_string(*fitting) + " px");
+             format_bytes(estimate) + " (not even " + std::to_string(min_tile) +
+             " px tiles fit the " + budget_text + "): using " + std::to_string(*fitting) + " px");
   config.size_px = *fitting;
+  return config;
+}
+
+StyleConfig Stylizer::tile_to_fit(StyleConfig config, int width_px, int height_px, int tile_px,
+                                  std::uint64_t model_bytes, std::uint64_t budget_bytes,
+                                  int masked_guides, const std::string& problem,
+                                  const JobEvents& events) const {
+  config.tile_size_px = tile_px;
+  // Coarse to fine up to the largest size that fits whole (beside the full-size buffers), in
+  // equal steps of at most 4x, unless the user chose the ladder.
+  const auto whole_image = estimate_tiled_memory(model_.layer_names(), plan_, width_px,
+                                                 height_px, tile_px, config, model_bytes,
+                                                 masked_guides)
+                               .whole_image_bytes;
+  const auto whole = largest_fitting_size(
+      model_.layer_names(), plan_, static_cast<double>(width_px) / height_px, config, model_bytes,
+      budget_bytes > whole_image ? budget_bytes - whole_image : 0, masked_guides);
+  if (config.min_size_px == 0 && whole && *whole < config.size_px) {
+    const double ratio = static_cast<double>(config.size_px) / *whole;
+    const double steps = std::ceil(std::log(ratio) / std::log(4.0));
+    config.min_size_px = *whole;
+    config.scale_step = std::max(1.01, std::pow(ratio, 1.0 / steps));
+  }
+  const auto tiled = estimate_tiled_memory(model_.layer_names(), plan_, width_px, height_px,
+                                           tile_px, config, model_bytes, masked_guides)
+                         .total_bytes();
+  notify(events, JobNotice::Level::kInfo,
+         problem + ": scales above " + std::to_string(tile_px) + " px run in tiles of " +
+             std::to_string(tile_px) + " px (estimated peak " + format_bytes(tiled) + ")");
   return config;
 }
 
@@ -169,7 +213,8 @@ const StyleTargets& Stylizer::targets_for(const std::vector<std::string>& styles
     images.push_back(style);
   }
   auto targets = compute_style_targets(model_, plan_, device_, images, blend, config.style_loss,
-                                       region_masks);
+                                       region_masks,
+                                       {config.tile_size_px, config.tile_overlap_px});
   return targets_.emplace(key, std::move(targets)).first->second;
 }
 

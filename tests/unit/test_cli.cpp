@@ -444,12 +444,13 @@ TEST_F(CliRunTest, measure_scores_images_as_json_lines) {
 
 TEST_F(CliRunTest, memory_budget_is_checked_before_the_run) {
   const auto out = dir_.file("out.png");
-  auto run = run_cli(with(tiny_args(out), {"--size", "2048", "--max-memory", "1G"}));
+  // 500 MiB: the runtime, the model and a 2048 px image's buffers leave no room even for tiles.
+  auto run = run_cli(with(tiny_args(out), {"--size", "2048", "--max-memory", "500M"}));
   EXPECT_EQ(run.exit_code, kExitMemory) << run.err;
   const auto message = test::lines_of(run.err).back();
   EXPECT_EQ(message.rfind("stylize: error: estimated peak memory ", 0), 0U) << message;
-  EXPECT_NE(message.find(" for 2048x1536 px exceeds the 1.00 GiB of --max-memory; the largest "
-                         "size that fits is "),
+  EXPECT_NE(message.find(" for 2048x1536 px exceeds the 500 MiB of --max-memory, even in 256 px "
+                         "tiles; the largest size that fits is "),
             std::string::npos)
       << message;
   EXPECT_FALSE(fs::exists(out));
@@ -463,6 +464,18 @@ TEST_F(CliRunTest, memory_budget_is_checked_before_the_run) {
 
   run = run_cli(with(tiny_args(out), {"--max-memory", "lots"}));
   EXPECT_EQ(run.exit_code, kExitUsage);
+}
+
+TEST_F(CliRunTest, tiles_are_reported_and_the_output_has_the_full_size) {
+  const auto out = dir_.file("out.png");
+  const auto run = run_cli(with(tiny_args(out), {"--size", "96", "--tile-size", "64",
+                                                 "--tile-overlap", "8", "--tile-passes", "1",
+                                                 "--style-layers", "relu1_1,relu2_1",
+                                                 "--content-layers", "relu2_1", "-v"}));
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  EXPECT_EQ(load_image_rgb01(out, 0).sizes(), (at::IntArrayRef{1, 3, 72, 96}));
+  // 48 px cores: 2 rows of 2 tiles, 3 iterations each.
+  EXPECT_NE(run.err.find("tile 3/4 iteration 9/12: loss "), std::string::npos) << run.err;
 }
 
 TEST_F(CliRunTest, missing_required_inputs_are_usage_errors) {

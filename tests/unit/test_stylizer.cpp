@@ -1,5 +1,6 @@
 #include <stylize/errors.hpp>
 #include <stylize/image_io.hpp>
+#include <stylize/memory.hpp>
 #include <stylize/stylizer.hpp>
 
 #include <ATen/ATen.h>
@@ -121,6 +122,46 @@ TEST_F(StylizerTest, memory_is_checked_from_the_header_before_decoding) {
         << e.what();
   }
   EXPECT_FALSE(fs::exists(dir_.file("out.png")));
+}
+
+TEST_F(StylizerTest, an_image_too_large_for_the_budget_is_tiled_at_full_size) {
+  config_.size_px = 160;
+  config_.tile_overlap_px = 16;  // the smallest tile tried: 64 px
+  config_.style_layers = {{"relu1_1", 1.0}, {"relu2_1", 1.0}};  // shallow: fast
+  config_.content_layers = {{"relu2_1", 1.0}};
+  auto model = VggFeatures::load(test::random_model_path(), c10::kCPU);
+  const auto plan = plan_layers(model.layer_names(), config_);
+  const auto model_bytes = fs::file_size(test::random_model_path());
+  const auto whole = estimate_memory(model.layer_names(), plan, 160, 120, config_, model_bytes);
+  const auto tiled = estimate_tiled_memory(model.layer_names(), plan, 160, 120, 80, config_,
+                                           model_bytes);
+  ASSERT_LT(tiled.total_bytes(), whole.total_bytes());
+  config_.max_memory_bytes = tiled.total_bytes();  // 80 px tiles fit, the whole image does not
+  Stylizer stylizer = make();
+  std::vector<JobPlan> plans;
+  std::vector<std::string> notices;
+  int most_tiles = 1;
+  JobEvents events;
+  events.on_start = [&](const JobPlan& p) { plans.push_back(p); };
+  events.on_notice = [&](const JobNotice& n) { notices.push_back(n.text); };
+  events.on_progress = [&](const IterationReport& r) {
+    most_tiles = std::max(most_tiles, r.tile_count);
+  };
+  const auto result = stylizer.run(job(dir_.file("out.png")), events);
+  ASSERT_TRUE(result.written);
+  EXPECT_EQ(read_image(dir_.file("out.png"), 0).rgb01.sizes(), (at::IntArrayRef{1, 3, 120, 160}));
+  ASSERT_EQ(plans.size(), 1U);
+  EXPECT_EQ(plans[0].config.size_px, 160);
+  EXPECT_EQ(plans[0].config.tile_size_px, 80);
+  // Coarse to fine from the largest size that fits whole.
+  EXPECT_GT(plans[0].scales_px.size(), 1U);
+  EXPECT_LT(plans[0].scales_px.front(), 160);
+  EXPECT_GT(most_tiles, 1);
+  ASSERT_FALSE(notices.empty());
+  EXPECT_NE(notices.back().find(" for 160x120 px exceeds the "), std::string::npos) << notices.back();
+  EXPECT_NE(notices.back().find(": scales above 80 px run in tiles of 80 px (estimated peak "),
+            std::string::npos)
+      << notices.back();
 }
 
 TEST_F(StylizerTest, a_mask_keeps_the_photo_outside_its_region) {
