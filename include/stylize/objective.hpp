@@ -59,6 +59,23 @@ struct StyleGuide {
   double weight = 1.0;  ///< multiplies this guide's style loss
 };
 
+/// The rest of the image around a window (StyleTransfer::run_tiled): the objective of a window
+/// is then the whole image's, its other pixels held fixed. Per style layer, the whole image's
+/// Gram matrix (and channel means) is rest + share x the window's, where rest is the whole
+/// image's sum without the window's start, divided by the whole layer's pixel count, and share
+/// the window's pixels over the whole layer's; the content loss is normalised by the whole
+/// content's mean squares; content and total variation count by the window's share of pixels.
+/// So a pixel's gradient is the one the untiled objective would give it, where the layers'
+/// reach from it stays inside the window (not with normalize_gradients, which normalises each
+/// window's gradient on its own).
+struct WindowContext {
+  std::vector<at::Tensor> gram_rest;   ///< per style layer, [1,C,C]
+  std::vector<at::Tensor> mean_rest;   ///< per style layer, [1,C]; empty for the Gram loss
+  std::vector<double> layer_share;     ///< per style layer
+  std::vector<at::Tensor> content_mean_squares;  ///< per content layer, the whole content's
+  double pixel_share = 1.0;
+};
+
 /// Gatys et al.'s objective for one content image at one size: content_weight x the relative
 /// feature error at the content layers + style_weight x the style layers' losses + tv_weight x
 /// total variation. The content targets are computed once, in the constructor; model and
@@ -68,8 +85,10 @@ class Objective : public LossFunction {
   Objective(VggFeatures& model, const LayerPlan& plan, const at::Tensor& content_on_device,
             const StyleTargets& style_targets, const StyleConfig& config);
   /// The style loss is the sum over guides (each guide's targets must outlive the objective).
+  /// window: the rest of the image around content_on_device (one unmasked guide only).
   Objective(VggFeatures& model, const LayerPlan& plan, const at::Tensor& content_on_device,
-            std::vector<StyleGuide> guides, const StyleConfig& config);
+            std::vector<StyleGuide> guides, const StyleConfig& config,
+            const WindowContext* window = nullptr);
 
   /// The loss terms of image ([1,3,H,W] on the device); differentiable when grad mode is on.
   /// Each layer's loss is built as soon as its layer has run (VggFeatures::extract's callback),
@@ -101,6 +120,7 @@ class Objective : public LossFunction {
   double tv_weight_;
   bool normalize_gradients_;
   bool tileable_;
+  const WindowContext* window_ = nullptr;
 };
 
 }  // namespace stylize

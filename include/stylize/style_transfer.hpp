@@ -20,6 +20,7 @@
 namespace stylize {
 
 class VggFeatures;
+class TiledRun;
 
 /// What the engine reports after every iteration. losses is set every report_every_iters
 /// iterations and at the last one (reading them forces a device sync); snapshot_rgb01 (CPU,
@@ -147,8 +148,10 @@ class StyleTransfer {
   /// is on the device at a time; the image stays on the CPU. Reports count iterations over the
   /// whole scale and carry the tile; snapshots (config.snapshot_every_iters) are of the whole
   /// image, after the tile that reached them. Cancelled, the result is the image so far with
-  /// the current tile's best in it. final_losses: the last pass's tiles' final losses,
-  /// averaged by window area. One window covering the image is exactly run.
+  /// the current tile's best in it. final_losses: the last pass's windows' content and TV
+  /// (per window pixel) averaged by window area, and the whole image's style loss, evaluated
+  /// on the result (per-window style losses averaged, with masked guides). One window covering
+  /// the image is exactly run.
   StyleTransferResult run_tiled(const at::Tensor& content_rgb01,
                                 const std::vector<StyleGuide>& guides, const StyleConfig& config,
                                 const at::Tensor& init_rgb01 = {},
@@ -163,9 +166,23 @@ class StyleTransfer {
                                                            const StyleConfig& config) const;
 
  private:
+  friend class TiledRun;  // run_tiled's state: runs windows through run_with
+
+  /// run, for a window of a larger image when window is given (WindowContext).
+  StyleTransferResult run_with(const at::Tensor& content_rgb01,
+                               const std::vector<StyleGuide>& guides, const StyleConfig& config,
+                               const at::Tensor& init_rgb01, const ProgressCallback& on_progress,
+                               const std::atomic<bool>* cancel,
+                               const WindowContext* window) const;
+
   /// e as a MemoryError naming the device and image size when it is an out-of-memory error,
   /// else e itself.
   [[noreturn]] void rethrow_out_of_memory(const c10::Error& e, const at::Tensor& image) const;
+
+  /// A scale's share of a run's work: pixels x iterations, over every window and pass of a
+  /// tiled scale.
+  [[nodiscard]] double scale_work(std::int64_t height, std::int64_t width,
+                                  const StyleConfig& config) const;
 
   /// The smallest image side the layer plan accepts: one pixel left after every pooling.
   [[nodiscard]] std::int64_t min_side_px() const;
@@ -174,7 +191,8 @@ class StyleTransfer {
                                     const std::vector<StyleGuide>& guides,
                                     const StyleConfig& config, const at::Tensor& init_rgb01,
                                     const ProgressCallback& on_progress,
-                                    const std::atomic<bool>* cancel) const;
+                                    const std::atomic<bool>* cancel,
+                                    const WindowContext* window) const;
   void check_inputs(const at::Tensor& content_rgb01, const std::vector<StyleGuide>& guides,
                     const StyleConfig& config) const;
 

@@ -211,9 +211,9 @@ class Stylizer {
   c10::Device device_;
   LayerPlan plan_;
   /// Style targets by (style paths, their region masks, style side in px, content path in
-  /// colour-statistics mode): computed once, reused by every content image and every run at
-  /// that scale.
-  std::map<std::tuple<std::vector<std::string>, std::vector<std::string>, int, std::string>,
+  /// colour-statistics mode, the window size they were read in or 0): computed once, reused by
+  /// every content image and every run at that scale.
+  std::map<std::tuple<std::vector<std::string>, std::vector<std::string>, int, std::string, int>,
            StyleTargets>
       targets_;
   /// Style images by style paths and regions for the style-colours start (only their colours

@@ -167,6 +167,11 @@ void log_job_start(Session& session, const std::string& label, const JobPlan& pl
   } else {
     scales = fmt::format(" x {} iteration{}", config.iterations, config.iterations == 1 ? "" : "s");
   }
+  if (config.tile_size_px > 0 && std::max(plan.width_px, plan.height_px) > config.tile_size_px) {
+    scales += fmt::format(", sides over {} px in tiles of that size ({} px overlap, {} passes)",
+                          config.tile_size_px, config.tile_overlap_px,
+                          std::min(config.tile_passes, config.iterations));
+  }
   session.log.info("{}{}x{} px, {}{} on {}, seed {}", label, plan.width_px, plan.height_px,
                    name_of(config.optimizer), scales, describe_device(session.device),
                    config.seed);

@@ -58,6 +58,23 @@ void accumulate(StyleTransferResult& total, StyleTransferResult&& scale) {
 
 }  // namespace
 
+double StyleTransfer::scale_work(std::int64_t height, std::int64_t width,
+                                 const StyleConfig& config) const {
+  if (config.tile_size_px <= 0 || std::max(height, width) <= config.tile_size_px) {
+    return static_cast<double>(height * width) * config.iterations;
+  }
+  // Tiled: every window's pixels, in every pass, for that pass's iterations.
+  const auto passes = tile_passes(height, width, config);
+  const int per_pass = config.iterations / static_cast<int>(passes.size());
+  double work = 0.0;
+  for (const auto& pass : passes) {
+    for (const auto& tile : pass) {
+      work += static_cast<double>(tile.y.window_px()) * tile.x.window_px() * per_pass;
+    }
+  }
+  return work;
+}
+
 StyleTransferResult StyleTransfer::run_ladder(std::int64_t full_height, std::int64_t full_width,
                                               const StyleConfig& config,
                                               const ScaleRun& run_scale,
@@ -80,7 +97,7 @@ StyleTransferResult StyleTransfer::run_ladder(std::int64_t full_height, std::int
     const auto w = ladder[k] == full_side ? full_width : width;
     configs.push_back(scale_config);
     shapes.emplace_back(h, w);
-    work.push_back(work.back() + static_cast<double>(h * w) * scale_config.iterations);
+    work.push_back(work.back() + scale_work(h, w, scale_config));
   }
   const auto start = std::chrono::steady_clock::now();
   StyleTransferResult total;

@@ -31,7 +31,7 @@ Objective::Objective(VggFeatures& model, const LayerPlan& plan,
 
 Objective::Objective(VggFeatures& model, const LayerPlan& plan,
                      const at::Tensor& content_on_device, std::vector<StyleGuide> guides,
-                     const StyleConfig& config)
+                     const StyleConfig& config, const WindowContext* window)
     : model_(model),
       plan_(plan),
       guides_(std::move(guides)),
@@ -39,7 +39,8 @@ Objective::Objective(VggFeatures& model, const LayerPlan& plan,
       style_weight_(config.style_weight),
       tv_weight_(config.tv_weight),
       normalize_gradients_(config.normalize_gradients),
-      tileable_(config.tileable) {
+      tileable_(config.tileable),
+      window_(window) {
   std::vector<int> content_indices;
   for (const auto& layer : plan_.content) content_indices.push_back(layer.index);
   indices_ = content_indices;
@@ -56,6 +57,13 @@ Objective::Objective(VggFeatures& model, const LayerPlan& plan,
   if (guides_.empty() && !plan_.style.empty()) throw ConfigError("no style targets given");
   unguided_ = guides_.size() == 1 && !guides_.front().mask01.defined() &&
               guides_.front().weight == 1.0;
+  if (window_ != nullptr) {
+    if (!unguided_ || window_->layer_share.size() != plan_.style.size() ||
+        window_->content_mean_squares.size() != plan_.content.size()) {
+      throw ConfigError("a window's context needs one unmasked guide and every layer's sums");
+    }
+    content_mean_squares_ = window_->content_mean_squares;
+  }
   if (!unguided_ && !guides_.empty()) prepare_masks(content_on_device);
   std::vector<std::int64_t> style_channels;
   if (!guides_.empty()) {
@@ -155,17 +163,18 @@ LossTerms Objective::evaluate(const at::Tensor& image) const {
     auto [pass_on, gram] = normalize_gradients_
                                ? std::make_pair(at::Tensor(), gram_matrix(features))
                                : gram_tap(features);
-    terms.style = terms.style + style_layer_weights_[i] *
-                                    style_layer_loss(gram,
-                                                     targets.loss == StyleLossKind::kGram
-                                                         ? at::Tensor()
-                                                         : channel_mean(features),
-                                                     targets, i);
+    auto mean = targets.loss == StyleLossKind::kGram ? at::Tensor() : channel_mean(features);
+    if (window_ != nullptr) {  // the whole image's statistics, this window's part evaluated
+      gram = window_->gram_rest[i] + window_->layer_share[i] * gram;
+      if (mean.defined()) mean = window_->mean_rest[i] + window_->layer_share[i] * mean;
+    }
+    terms.style = terms.style + style_layer_weights_[i] * style_layer_loss(gram, mean, targets, i);
     return pass_on;
   });
-  terms.content = terms.content * content_weight_;
+  const double share = window_ != nullptr ? window_->pixel_share : 1.0;
+  terms.content = terms.content * (content_weight_ * share);
   terms.style = terms.style * style_weight_;
-  terms.tv = total_variation(tileable_ ? wrap_edges(image) : image) * tv_weight_;
+  terms.tv = total_variation(tileable_ ? wrap_edges(image) : image) * (tv_weight_ * share);
   terms.total = terms.content + terms.style + terms.tv;
   return terms;
 }

@@ -1,3 +1,5 @@
+#include "feature_sums.hpp"
+
 #include <stylize/errors.hpp>
 #include <stylize/layer_plan.hpp>
 #include <stylize/losses.hpp>
@@ -50,61 +52,40 @@ std::vector<WeightedStatistics> tiled_statistics(VggFeatures& model, const std::
                                                  int margin_px, bool needs_means) {
   const auto height = image_rgb01.size(2);
   const auto width = image_rgb01.size(3);
-  int align = 1;
-  for (int index : indices) align = std::max(align, 1 << model.pools_before(index));
-  const auto device = image_rgb01.device();
-  std::vector<at::Tensor> second(indices.size());
-  std::vector<at::Tensor> first(indices.size());
-  std::vector<double> mass(indices.size(), 0.0);
+  std::vector<int> steps;
+  for (int index : indices) steps.push_back(1 << model.pools_before(index));
+  const int align = *std::max_element(steps.begin(), steps.end());
   std::vector<at::Tensor> layer_masks;  // the region at each layer's size, whole image
-  for (int index : indices) {
-    const int pools = model.pools_before(index);
-    layer_masks.push_back(region.defined() ? resize_mask(region.to(at::kCPU, at::kFloat),
-                                                         height >> pools, width >> pools)
-                                                 .to(device)
-                                           : at::Tensor());
+  for (int step : steps) {
+    layer_masks.push_back(region.defined()
+                              ? resize_mask(region.to(at::kCPU, at::kFloat), height / step,
+                                            width / step)
+                                    .to(image_rgb01.device())
+                              : at::Tensor());
   }
+  FeatureSums sums;
   for (const auto& tile : tile_grid(static_cast<int>(height), static_cast<int>(width), tile_px,
                                     margin_px, 0, align)) {
     const auto window = image_rgb01.slice(2, tile.y.window_begin, tile.y.window_end)
                             .slice(3, tile.x.window_begin, tile.x.window_end)
                             .contiguous();
     const auto features = model.extract(window, indices);
-    for (std::size_t l = 0; l < features.size(); ++l) {
-      const int step = 1 << model.pools_before(indices[l]);
-      auto core_of = [&](const TileSpan& span, std::int64_t size) {
-        return std::pair{std::min<std::int64_t>((span.core_begin - span.window_begin) / step, size),
-                         std::min<std::int64_t>((span.core_end - span.window_begin) / step, size)};
-      };
-      const auto [r0, r1] = core_of(tile.y, features[l].size(2));
-      const auto [c0, c1] = core_of(tile.x, features[l].size(3));
-      if (r1 <= r0 || c1 <= c0) continue;
-      const auto core = features[l].slice(2, r0, r1).slice(3, c0, c1);
-      const auto flat = core.reshape({1, core.size(1), -1});
-      at::Tensor weighted = flat;
-      double weight_sum = static_cast<double>(flat.size(2));
-      if (layer_masks[l].defined()) {
-        const auto y0 = tile.y.window_begin / step;
-        const auto x0 = tile.x.window_begin / step;
-        const auto w = layer_masks[l].slice(2, y0 + r0, y0 + r1).slice(3, x0 + c0, x0 + c1);
-        weighted = flat * w.reshape({1, 1, -1});
-        weight_sum = w.sum().item<double>();
-      }
-      auto product = at::bmm(weighted, flat.transpose(1, 2));
-      if (!second[l].defined()) {
-        second[l] = product;
-        if (needs_means) first[l] = weighted.sum(2);
-      } else {
-        second[l] += product;
-        if (needs_means) first[l] += weighted.sum(2);
-      }
-      mass[l] += weight_sum;
+    std::vector<at::Tensor> weights;  // the region's part under this window, per layer
+    for (std::size_t l = 0; l < steps.size() && region.defined(); ++l) {
+      weights.push_back(layer_masks[l]
+                            .slice(2, tile.y.window_begin / steps[l],
+                                   tile.y.window_begin / steps[l] + features[l].size(2))
+                            .slice(3, tile.x.window_begin / steps[l],
+                                   tile.x.window_begin / steps[l] + features[l].size(3)));
     }
+    add_feature_sums(sums, features, steps, tile.y.core_begin - tile.y.window_begin,
+                     tile.y.core_end - tile.y.window_begin, tile.x.core_begin - tile.x.window_begin,
+                     tile.x.core_end - tile.x.window_begin, needs_means, 1.0, weights);
   }
   std::vector<WeightedStatistics> statistics;
-  for (std::size_t l = 0; l < second.size(); ++l) {
-    const double total = std::max(mass[l], 1e-8);
-    statistics.push_back({second[l] / total, needs_means ? first[l] / total : at::Tensor()});
+  for (std::size_t l = 0; l < sums.second.size(); ++l) {
+    const double total = std::max(sums.weight[l], 1e-8);
+    statistics.push_back({sums.second[l] / total, needs_means ? sums.first[l] / total : at::Tensor()});
   }
   return statistics;
 }

@@ -277,8 +277,18 @@ StyleTransferResult StyleTransfer::run(const at::Tensor& content_rgb01,
                                        const StyleConfig& config, const at::Tensor& init_rgb01,
                                        const ProgressCallback& on_progress,
                                        const std::atomic<bool>* cancel) const {
+  return run_with(content_rgb01, guides, config, init_rgb01, on_progress, cancel, nullptr);
+}
+
+StyleTransferResult StyleTransfer::run_with(const at::Tensor& content_rgb01,
+                                            const std::vector<StyleGuide>& guides,
+                                            const StyleConfig& config,
+                                            const at::Tensor& init_rgb01,
+                                            const ProgressCallback& on_progress,
+                                            const std::atomic<bool>* cancel,
+                                            const WindowContext* window) const {
   try {
-    return run_unchecked(content_rgb01, guides, config, init_rgb01, on_progress, cancel);
+    return run_unchecked(content_rgb01, guides, config, init_rgb01, on_progress, cancel, window);
   } catch (const c10::Error& e) {
     rethrow_out_of_memory(e, content_rgb01);
   }
@@ -317,11 +327,12 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
                                                  const StyleConfig& config,
                                                  const at::Tensor& init_rgb01,
                                                  const ProgressCallback& on_progress,
-                                                 const std::atomic<bool>* cancel) const {
+                                                 const std::atomic<bool>* cancel,
+                                                 const WindowContext* window) const {
   check_inputs(content_rgb01, guides, config);
   const auto content = content_rgb01.to(device_, at::kFloat);
   // Targets are computed once, outside the loop.
-  const Objective objective(model_, plan_, content, guides, config);
+  const Objective objective(model_, plan_, content, guides, config, window);
   OptimisationRun run(objective, initial_image(content, config, init_rgb01, device_), config,
                       on_progress, cancel);
   return run.run();

@@ -8,6 +8,7 @@
 #include <stylize/resize.hpp>
 #include <stylize/stylizer.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <utility>
@@ -121,14 +122,14 @@ StyleConfig Stylizer::fit_memory(int width_px, int height_px, int masked_guides,
                                                                ? " of --max-memory"
                                                                : " available");
   const std::string size_text = std::to_string(width) + "x" + std::to_string(height) + " px";
-  if (config.tile_size_px > 0) {  // the user's tiles must fit
+  if (config.tile_size_px > 0 && std::max(width, height) > config.tile_size_px) {
     const auto tiled = estimate_tiled_memory(names, plan_, width, height, config.tile_size_px,
                                              config, model_bytes, masked_guides)
                            .total_bytes();
-    if (tiled <= *budget) return config;
+    if (tiled <= *budget) return config;  // the user's tiles must fit
     throw MemoryError("estimated peak memory " + format_bytes(tiled) + " for " + size_text +
                       " in " + std::to_string(config.tile_size_px) + " px tiles exceeds the " +
-                      budget_text + ": use a smaller --tile-size");
+                      budget_text + ": use a smaller --tile-size or --size");
   }
   const auto estimate =
       estimate_memory(names, plan_, width, height, config, model_bytes, masked_guides)
@@ -136,7 +137,10 @@ StyleConfig Stylizer::fit_memory(int width_px, int height_px, int masked_guides,
   if (estimate <= *budget) return config;
   const std::string problem = "estimated peak memory " + format_bytes(estimate) + " for " +
                               size_text + " exceeds the " + budget_text;
-  const int min_tile = std::max(kMinTileSizePx, 4 * config.tile_overlap_px);
+  // Tiles whose core is at least half their side; margins round up to the deepest stride.
+  const int align = 1 << model_.pools_before(plan_.deepest_index());
+  const int margin = (config.tile_overlap_px + align - 1) / align * align;
+  const int min_tile = std::max({kMinTileSizePx, 4 * margin, 2 * margin + align});
   const auto tile = largest_fitting_tile(names, plan_, width, height, min_tile, config,
                                          model_bytes, *budget, masked_guides);
   if (tile) return tile_to_fit(config, width, height, *tile, model_bytes, *budget, masked_guides,
@@ -194,8 +198,10 @@ const StyleTargets& Stylizer::targets_for(const std::vector<std::string>& styles
                                           const at::Tensor& content, const StyleConfig& config,
                                           const JobEvents& events) {
   const bool recolour = config.colour_mode == ColourMode::kStatistics;
-  const auto key =
-      std::make_tuple(styles, regions, style_side, recolour ? content_path : std::string());
+  // Read in windows (a tiled job's large painting), deep layers differ slightly: their own key.
+  const int windows = style_side > config.tile_size_px ? config.tile_size_px : 0;
+  const auto key = std::make_tuple(styles, regions, style_side,
+                                   recolour ? content_path : std::string(), windows);
   auto found = targets_.find(key);
   if (found != targets_.end()) return found->second;
   std::vector<at::Tensor> images;

@@ -1,7 +1,9 @@
+#include "feature_sums.hpp"
 #include "start_image.hpp"
 
 #include <stylize/errors.hpp>
 #include <stylize/masks.hpp>
+#include <stylize/objective.hpp>
 #include <stylize/style_transfer.hpp>
 #include <stylize/tiles.hpp>
 #include <stylize/vgg_features.hpp>
@@ -10,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 namespace stylize {
 namespace {
@@ -59,7 +62,309 @@ std::vector<int> pass_iterations(int iterations, std::size_t passes) {
   return split;
 }
 
+/// The sums of a tile's core from its window's features (steps: the layers' strides).
+FeatureSums core_sums_from(const std::vector<at::Tensor>& features, const std::vector<int>& steps,
+                           const Tile& tile, bool with_first) {
+  FeatureSums sums;
+  add_feature_sums(sums, features, steps, tile.y.core_begin - tile.y.window_begin,
+                   tile.y.core_end - tile.y.window_begin, tile.x.core_begin - tile.x.window_begin,
+                   tile.x.core_end - tile.x.window_begin, with_first);
+  return sums;
+}
+
+/// The sums of the features at indices over the cores of tiles (a partition of image), each
+/// core's features from its window; per tile into *per_tile when given.
+FeatureSums core_sums(VggFeatures& model, const std::vector<int>& indices,
+                      const std::vector<int>& steps, const at::Tensor& image,
+                      const std::vector<Tile>& tiles, const c10::Device& device, bool with_first,
+                      std::vector<FeatureSums>* per_tile = nullptr) {
+  torch::NoGradGuard no_grad;
+  FeatureSums sums;
+  for (const auto& tile : tiles) {
+    const auto features = model.extract(crop(image, tile).to(device), indices);
+    auto core = core_sums_from(features, steps, tile, with_first);
+    sums.second.resize(core.second.size());
+    sums.first.resize(core.first.size());
+    sums.weight.resize(core.weight.size(), 0.0);
+    for (std::size_t l = 0; l < core.second.size(); ++l) {
+      if (!core.second[l].defined()) continue;
+      sums.second[l] = sums.second[l].defined() ? sums.second[l] + core.second[l] : core.second[l];
+      if (with_first) {
+        sums.first[l] = sums.first[l].defined() ? sums.first[l] + core.first[l] : core.first[l];
+      }
+      sums.weight[l] += core.weight[l];
+    }
+    if (per_tile != nullptr) per_tile->push_back(std::move(core));
+  }
+  return sums;
+}
+
+/// total - entry + fresh, and entry = fresh: one core's part of the whole image's sums renewed.
+void renew(FeatureSums& total, FeatureSums& entry, FeatureSums fresh) {
+  for (std::size_t l = 0; l < fresh.second.size(); ++l) {
+    total.second[l] = total.second[l] - entry.second[l] + fresh.second[l];
+    if (fresh.first[l].defined()) total.first[l] = total.first[l] - entry.first[l] + fresh.first[l];
+    total.weight[l] += fresh.weight[l] - entry.weight[l];
+  }
+  entry = std::move(fresh);
+}
+
+/// The whole image's statistics around one window: see WindowContext.
+struct WholeImage {
+  std::vector<int> style_indices;
+  std::vector<int> style_steps;
+  bool with_means = false;
+  std::vector<at::Tensor> content_mean_squares;
+  FeatureSums style_sums;  ///< of the image so far: the sum of cores
+  std::vector<FeatureSums> cores;  ///< this pass's cores' sums, each renewed as it changes
+};
+
 }  // namespace
+
+/// One tiled scale: passes over grids of windows, each window an ordinary run (with the whole
+/// image's statistics around it when the style is one unmasked guide), blended in.
+class TiledRun {
+ public:
+  TiledRun(const StyleTransfer& engine, const at::Tensor& content_rgb01,
+           const std::vector<StyleGuide>& guides, const StyleConfig& config,
+           std::vector<std::vector<Tile>> passes, const ProgressCallback& on_progress,
+           const std::atomic<bool>* cancel)
+      : engine_(engine),
+        content_(content_rgb01.to(at::kCPU, at::kFloat).contiguous()),
+        guides_(guides),
+        config_(config),
+        passes_(std::move(passes)),
+        iterations_(pass_iterations(config.iterations, passes_.size())),
+        on_progress_(on_progress),
+        cancel_(cancel) {
+    for (const auto& guide : guides) {
+      masks_.push_back(guide.mask01.defined() ? resize_mask(guide.mask01.to(at::kCPU, at::kFloat),
+                                                            height(), width())
+                                              : at::Tensor());
+    }
+    for (std::size_t p = 0; p < passes_.size(); ++p) {
+      total_evaluations_ += iterations_[p] * static_cast<int>(passes_[p].size());
+      tile_count_ += static_cast<int>(passes_[p].size());
+    }
+    whole_ = guides.size() == 1 && !guides.front().mask01.defined() &&
+             guides.front().weight == 1.0;
+    if (whole_) prepare_whole_image();
+  }
+
+  [[nodiscard]] const at::Tensor& content() const { return content_; }
+
+  StyleTransferResult run(at::Tensor image) {
+    image_ = image.contiguous();
+    for (std::size_t p = 0; p < passes_.size() && !result_.cancelled; ++p) run_pass(p);
+    image_.clamp_(0.0, 1.0);
+    if (whole_ && result_.iterations_run > 0) {
+      result_.final_losses.style = whole_style_loss();
+      result_.final_losses.total = result_.final_losses.content + result_.final_losses.style +
+                                   result_.final_losses.tv;
+    }
+    result_.image_rgb01 = image_;
+    result_.elapsed_s = seconds();
+    return std::move(result_);
+  }
+
+ private:
+  [[nodiscard]] std::int64_t height() const { return content_.size(2); }
+  [[nodiscard]] std::int64_t width() const { return content_.size(3); }
+  [[nodiscard]] double seconds() const {
+    return std::chrono::duration<double>(Clock::now() - start_).count();
+  }
+
+  /// The content's mean squares over the whole image, and the style layers' strides.
+  void prepare_whole_image() {
+    const auto& plan = engine_.plan();
+    std::vector<int> content_indices;
+    std::vector<int> content_steps;
+    for (const auto& layer : plan.content) {
+      content_indices.push_back(layer.index);
+      content_steps.push_back(1 << engine_.model_.pools_before(layer.index));
+    }
+    for (const auto& layer : plan.style) {
+      context_.style_indices.push_back(layer.index);
+      context_.style_steps.push_back(1 << engine_.model_.pools_before(layer.index));
+    }
+    context_.with_means = guides_.front().targets->loss != StyleLossKind::kGram;
+    const auto sums = core_sums(engine_.model_, content_indices, content_steps, content_,
+                                passes_.front(), engine_.device_, false);
+    for (std::size_t l = 0; l < sums.second.size(); ++l) {
+      const auto channels = static_cast<double>(sums.second[l].size(1));
+      context_.content_mean_squares.push_back(
+          (sums.second[l].diagonal(0, 1, 2).sum() / (channels * sums.weight[l])).clamp_min(1e-8));
+    }
+  }
+
+  /// The style loss of the whole image as it is: its statistics gathered afresh over the last
+  /// grid's cores, evaluated by an objective that sees them alone (no window share).
+  double whole_style_loss() const {
+    const auto sums = core_sums(engine_.model_, context_.style_indices, context_.style_steps,
+                                image_, passes_.back(), engine_.device_, context_.with_means);
+    WindowContext context;
+    for (std::size_t l = 0; l < sums.second.size(); ++l) {
+      context.gram_rest.push_back(sums.second[l] / sums.weight[l]);
+      if (context_.with_means) context.mean_rest.push_back(sums.first[l] / sums.weight[l]);
+      context.layer_share.push_back(0.0);
+    }
+    context.content_mean_squares = context_.content_mean_squares;
+    context.pixel_share = 0.0;
+    const auto& tile = passes_.back().front();
+    const Objective objective(engine_.model_, engine_.plan(), crop(content_, tile).to(engine_.device_),
+                              guides_, config_, &context);
+    torch::NoGradGuard no_grad;
+    return objective.evaluate(crop(image_, tile).to(engine_.device_)).to_host().style;
+  }
+
+  /// The window's context: the whole image's sums without the window's start, per pixel.
+  WindowContext context_for(const std::vector<at::Tensor>& start_features, const Tile& tile) const {
+    FeatureSums window;
+    add_feature_sums(window, start_features, context_.style_steps, 0, tile.y.window_px(), 0,
+                     tile.x.window_px(), context_.with_means);
+    WindowContext context;
+    const auto& whole = context_.style_sums;
+    for (std::size_t l = 0; l < whole.second.size(); ++l) {
+      context.gram_rest.push_back((whole.second[l] - window.second[l]) / whole.weight[l]);
+      if (context_.with_means) {
+        context.mean_rest.push_back((whole.first[l] - window.first[l]) / whole.weight[l]);
+      }
+      context.layer_share.push_back(window.weight[l] / whole.weight[l]);
+    }
+    context.content_mean_squares = context_.content_mean_squares;
+    context.pixel_share = static_cast<double>(tile.y.window_px()) * tile.x.window_px() /
+                          (static_cast<double>(height()) * static_cast<double>(width()));
+    return context;
+  }
+
+  void run_pass(std::size_t p) {
+    StyleConfig tile_config = config_;
+    tile_config.iterations = iterations_[p];
+    tile_config.init = InitKind::kImage;
+    tile_config.snapshot_every_iters = 0;  // whole-image snapshots are taken here
+    tile_config.report_every_iters = std::min(config_.report_every_iters, iterations_[p]);
+    if (whole_) {
+      context_.cores.clear();
+      context_.style_sums = core_sums(engine_.model_, context_.style_indices,
+                                      context_.style_steps, image_, passes_[p], engine_.device_,
+                                      context_.with_means, &context_.cores);
+    }
+    LossBreakdown pass_losses;
+    double pass_area = 0.0;
+    for (std::size_t k = 0; k < passes_[p].size(); ++k) {
+      const auto& tile = passes_[p][k];
+      const auto losses = run_tile(tile, k, tile_config);
+      const double area = static_cast<double>(tile.y.window_px()) * tile.x.window_px();
+      pass_losses.content += losses.content * area;
+      pass_losses.tv += losses.tv * area;
+      pass_losses.style = whole_ ? losses.style : pass_losses.style + losses.style * area;
+      pass_area += area;
+      snapshot_if_due();
+      if (result_.cancelled) break;
+    }
+    pass_losses.content /= pass_area;
+    pass_losses.tv /= pass_area;
+    if (!whole_) pass_losses.style /= pass_area;
+    pass_losses.total = pass_losses.content + pass_losses.style + pass_losses.tv;
+    result_.final_losses = pass_losses;
+  }
+
+  /// Optimises window k of the pass and blends it in; its final losses, content and TV per
+  /// window pixel. The whole image's sums follow its core: renewed from the window as it is
+  /// (earlier windows blended into its edges) and again once it is written.
+  LossBreakdown run_tile(const Tile& tile, std::size_t k, StyleConfig tile_config) {
+    const auto start = crop(image_, tile);
+    std::optional<WindowContext> context;
+    auto features_of = [&](const at::Tensor& window) {
+      torch::NoGradGuard no_grad;
+      return engine_.model_.extract(window.to(engine_.device_), context_.style_indices);
+    };
+    auto renew_core = [&](const std::vector<at::Tensor>& features) {
+      renew(context_.style_sums, context_.cores[k],
+            core_sums_from(features, context_.style_steps, tile, context_.with_means));
+    };
+    if (whole_) {
+      const auto features = features_of(start);
+      renew_core(features);
+      context = context_for(features, tile);
+      // The window moves the whole image's loss by about its share: --tolerance scaled to it.
+      tile_config.tolerance *= context->pixel_share;
+    }
+    const double share = context ? context->pixel_share : 1.0;
+    ProgressCallback progress;
+    if (on_progress_) {
+      progress = [&](const IterationReport& report) {
+        IterationReport r = report;
+        r.iteration = done_ + report.iteration;
+        r.total_iterations = total_evaluations_;
+        r.width_px = static_cast<int>(width());
+        r.height_px = static_cast<int>(height());
+        r.elapsed_s = seconds();
+        r.tile_index = tile_index_;
+        r.tile_count = tile_count_;
+        if (r.losses) r.losses = per_window_pixel(*r.losses, share);
+        on_progress_(r);
+      };
+    }
+    auto result = engine_.run_with(crop(content_, tile), guides_in(guides_, masks_, tile),
+                                   tile_config, start, progress, cancel_,
+                                   context ? &*context : nullptr);
+    blend_in(image_, result.image_rgb01, tile);
+    if (whole_) renew_core(features_of(crop(image_, tile)));
+    done_ += result.iterations_run;
+    ++tile_index_;
+    result_.iterations_run += result.iterations_run;
+    result_.recoveries += result.recoveries;
+    result_.notices.insert(result_.notices.end(), result.notices.begin(), result.notices.end());
+    result_.cancelled = result.cancelled;
+    return per_window_pixel(result.final_losses, share);
+  }
+
+  /// A window's losses with content and TV per window pixel (as a whole image's would read).
+  static LossBreakdown per_window_pixel(LossBreakdown losses, double share) {
+    losses.content /= share;
+    losses.tv /= share;
+    losses.total = losses.content + losses.style + losses.tv;
+    return losses;
+  }
+
+  void snapshot_if_due() {
+    if (!on_progress_ || next_snapshot_ <= 0 || done_ < next_snapshot_ || result_.cancelled) {
+      return;
+    }
+    IterationReport r;
+    r.iteration = done_;
+    r.total_iterations = total_evaluations_;
+    r.width_px = static_cast<int>(width());
+    r.height_px = static_cast<int>(height());
+    r.elapsed_s = seconds();
+    r.tile_index = tile_index_ - 1;
+    r.tile_count = tile_count_;
+    r.snapshot_rgb01 = image_.clamp(0.0, 1.0);
+    on_progress_(r);
+    while (next_snapshot_ <= done_) next_snapshot_ += config_.snapshot_every_iters;
+  }
+
+  const StyleTransfer& engine_;
+  at::Tensor content_;
+  const std::vector<StyleGuide>& guides_;
+  const StyleConfig& config_;
+  std::vector<std::vector<Tile>> passes_;
+  std::vector<int> iterations_;
+  const ProgressCallback& on_progress_;
+  const std::atomic<bool>* cancel_;
+  const Clock::time_point start_ = Clock::now();
+  std::vector<at::Tensor> masks_;  ///< each guide's mask at the image's size
+  bool whole_ = false;             ///< windows see the whole image's statistics (WindowContext)
+  WholeImage context_;
+  at::Tensor image_;
+  StyleTransferResult result_;
+  int total_evaluations_ = 0;
+  int tile_count_ = 0;
+  int tile_index_ = 0;
+  int done_ = 0;  ///< evaluations of finished tiles
+  int next_snapshot_ = config_.snapshot_every_iters;
+};
 
 std::vector<std::vector<Tile>> StyleTransfer::tile_passes(std::int64_t height_px,
                                                           std::int64_t width_px,
@@ -92,93 +397,12 @@ StyleTransferResult StyleTransfer::run_tiled(const at::Tensor& content_rgb01,
   if (passes.front().size() == 1) {
     return run(content_rgb01, guides, config, init_rgb01, on_progress, cancel);
   }
-  const auto iterations =
-      pass_iterations(config.iterations, static_cast<std::size_t>(config.tile_passes));
-  const auto start = Clock::now();
-  const auto content = content_rgb01.to(at::kCPU, at::kFloat).contiguous();
-  at::Tensor image = initial_image(content, config, init_rgb01, at::kCPU).detach().contiguous();
-  std::vector<at::Tensor> masks;
-  for (const auto& guide : guides) {
-    masks.push_back(guide.mask01.defined()
-                        ? resize_mask(guide.mask01.to(at::kCPU, at::kFloat), height, width)
-                        : at::Tensor());
+  try {
+    TiledRun tiled(*this, content_rgb01, guides, config, passes, on_progress, cancel);
+    return tiled.run(initial_image(tiled.content(), config, init_rgb01, at::kCPU).detach());
+  } catch (const c10::Error& e) {  // the whole image's sums, between windows
+    rethrow_out_of_memory(e, content_rgb01);
   }
-  int total_evaluations = 0;
-  int tile_count = 0;
-  for (std::size_t p = 0; p < passes.size(); ++p) {
-    total_evaluations += iterations[p] * static_cast<int>(passes[p].size());
-    tile_count += static_cast<int>(passes[p].size());
-  }
-  StyleTransferResult result;
-  int tile_index = 0;
-  int done = 0;  // evaluations of finished tiles
-  int next_snapshot = config.snapshot_every_iters;
-  for (std::size_t p = 0; p < passes.size() && !result.cancelled; ++p) {
-    StyleConfig tile_config = config;
-    tile_config.iterations = iterations[p];
-    tile_config.init = InitKind::kImage;
-    tile_config.snapshot_every_iters = 0;  // whole-image snapshots are taken here
-    tile_config.report_every_iters = std::min(config.report_every_iters, iterations[p]);
-    LossBreakdown pass_losses;
-    double pass_area = 0.0;
-    for (const auto& tile : passes[p]) {
-      ProgressCallback tile_progress;
-      if (on_progress) {
-        tile_progress = [&](const IterationReport& report) {
-          IterationReport r = report;
-          r.iteration = done + report.iteration;
-          r.total_iterations = total_evaluations;
-          r.width_px = static_cast<int>(width);
-          r.height_px = static_cast<int>(height);
-          r.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
-          r.tile_index = tile_index;
-          r.tile_count = tile_count;
-          on_progress(r);
-        };
-      }
-      auto tile_result = run(crop(content, tile), guides_in(guides, masks, tile), tile_config,
-                             crop(image, tile), tile_progress, cancel);
-      blend_in(image, tile_result.image_rgb01, tile);
-      done += tile_result.iterations_run;
-      result.iterations_run += tile_result.iterations_run;
-      result.recoveries += tile_result.recoveries;
-      result.notices.insert(result.notices.end(), tile_result.notices.begin(),
-                            tile_result.notices.end());
-      const double area = static_cast<double>(tile.y.window_px()) * tile.x.window_px();
-      const auto& l = tile_result.final_losses;
-      for (auto [sum, value] : {std::pair{&pass_losses.content, l.content},
-                                {&pass_losses.style, l.style},
-                                {&pass_losses.tv, l.tv},
-                                {&pass_losses.total, l.total}}) {
-        *sum += value * area;
-      }
-      pass_area += area;
-      ++tile_index;
-      result.cancelled = tile_result.cancelled;
-      if (on_progress && next_snapshot > 0 && done >= next_snapshot && !result.cancelled) {
-        IterationReport r;
-        r.iteration = done;
-        r.total_iterations = total_evaluations;
-        r.width_px = static_cast<int>(width);
-        r.height_px = static_cast<int>(height);
-        r.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
-        r.tile_index = tile_index - 1;
-        r.tile_count = tile_count;
-        r.snapshot_rgb01 = image.clamp(0.0, 1.0);
-        on_progress(r);
-        while (next_snapshot <= done) next_snapshot += config.snapshot_every_iters;
-      }
-      if (result.cancelled) break;
-    }
-    for (double* sum : {&pass_losses.content, &pass_losses.style, &pass_losses.tv,
-                        &pass_losses.total}) {
-      *sum /= pass_area;
-    }
-    result.final_losses = pass_losses;
-  }
-  result.image_rgb01 = image.clamp_(0.0, 1.0);
-  result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
-  return result;
 }
 
 }  // namespace stylize

@@ -1,5 +1,6 @@
 #include <stylize/errors.hpp>
 #include <stylize/memory.hpp>
+#include <stylize/objective.hpp>
 #include <stylize/style_targets.hpp>
 #include <stylize/style_transfer.hpp>
 #include <stylize/vgg_features.hpp>
@@ -208,6 +209,103 @@ TEST(tiled_memory_test, a_tiled_estimate_grows_with_the_image_only_by_its_buffer
   EXPECT_GT(estimate_tiled_memory(names, plan, 2048, 2048, *tile + 1, config, 0).total_bytes(),
             budget);
   EXPECT_FALSE(largest_fitting_tile(names, plan, 2048, 2048, 64, config, 0, 100ULL << 20U));
+}
+
+}  // namespace
+}  // namespace stylize
+
+namespace stylize {
+namespace {
+
+TEST_F(TiledTransferTest, a_window_with_its_context_gets_the_whole_images_gradient) {
+  // The whole image's objective and a window's (its context from the whole image's sums):
+  // inside the window, away from its edges by more than relu2_1's reach (~10 px), every
+  // pixel's gradient is the same. TV's normalisation differs slightly: left out.
+  config_.tv_weight = 0.0;
+  const auto plan = plan_layers(model_->layer_names(), config_);
+  const auto targets = compute_style_targets(*model_, plan, c10::kCPU, {style_}, {},
+                                             StyleLossKind::kGram);
+  const std::vector<StyleGuide> guides{{&targets, {}, 1.0}};
+  const auto image = torch::rand({1, 3, 96, 128});
+  auto gradient_of = [&](const Objective& objective, const at::Tensor& x) {
+    auto leaf = x.clone().requires_grad_(true);
+    objective.evaluate(leaf).total.backward();
+    return leaf.grad();
+  };
+  const Objective whole(*model_, plan, content_, guides, config_);
+  const auto whole_gradient = gradient_of(whole, image);
+
+  const std::vector<int> style_indices{plan.style[0].index, plan.style[1].index};
+  auto second_sums = [&](const at::Tensor& x) {
+    torch::NoGradGuard no_grad;
+    std::vector<at::Tensor> sums;
+    for (const auto& f : model_->extract(x, style_indices)) {
+      const auto flat = f.reshape({1, f.size(1), -1});
+      sums.push_back(at::bmm(flat, flat.transpose(1, 2)));
+    }
+    return sums;
+  };
+  auto pixels_at = [&](const at::Tensor& x) {
+    torch::NoGradGuard no_grad;
+    std::vector<double> counts;
+    for (const auto& f : model_->extract(x, style_indices)) {
+      counts.push_back(static_cast<double>(f.size(2) * f.size(3)));
+    }
+    return counts;
+  };
+  const auto window_image = image.slice(2, 16, 80).slice(3, 32, 96).contiguous();
+  const auto whole_sums = second_sums(image);
+  const auto window_sums = second_sums(window_image);
+  const auto whole_pixels = pixels_at(image);
+  const auto window_pixels = pixels_at(window_image);
+  WindowContext context;
+  for (std::size_t l = 0; l < whole_sums.size(); ++l) {
+    context.gram_rest.push_back((whole_sums[l] - window_sums[l]) / whole_pixels[l]);
+    context.layer_share.push_back(window_pixels[l] / whole_pixels[l]);
+  }
+  for (const auto& f : model_->extract(content_, {plan.content[0].index})) {
+    context.content_mean_squares.push_back(f.detach().square().mean());
+  }
+  context.pixel_share = 64.0 * 64.0 / (96.0 * 128.0);
+  const auto window_content = content_.slice(2, 16, 80).slice(3, 32, 96).contiguous();
+  const Objective window(*model_, plan, window_content, guides, config_, &context);
+  const auto window_gradient = gradient_of(window, window_image);
+  const auto inner_whole = whole_gradient.slice(2, 32, 64).slice(3, 48, 80);
+  const auto inner_window = window_gradient.slice(2, 16, 48).slice(3, 16, 48);
+  EXPECT_TRUE(torch::allclose(inner_window, inner_whole, 1e-3, 1e-9))
+      << (inner_window - inner_whole).abs().max().item<float>() << " against "
+      << inner_whole.abs().max().item<float>();
+  // Without the context the window's objective is its own: another gradient.
+  const Objective alone(*model_, plan, window_content, guides, config_);
+  const auto alone_gradient = gradient_of(alone, window_image).slice(2, 16, 48).slice(3, 16, 48);
+  EXPECT_FALSE(torch::allclose(alone_gradient, inner_whole, 1e-2, 1e-9));
+}
+
+}  // namespace
+}  // namespace stylize
+
+namespace stylize {
+namespace {
+
+TEST_F(TiledTransferTest, the_whole_images_style_loss_it_reports_is_the_results) {
+  // The whole image's statistics, gathered window by window, give the style loss an untiled
+  // objective finds on the returned image.
+  config_.iterations = 6;
+  config_.tv_weight = 0.0;
+  for (const auto loss : {StyleLossKind::kGram, StyleLossKind::kMeanCov}) {
+    SCOPED_TRACE(name_of(loss));
+    config_.style_loss = loss;
+    const auto transfer = engine();
+    const auto targets = transfer.compute_style_targets({style_}, {}, loss);
+    const std::vector<StyleGuide> guides{{&targets, {}, 1.0}};
+    const auto result = transfer.run_tiled(content_, guides, config_);
+    const Objective whole(*model_, transfer.plan(), content_, guides, config_);
+    torch::NoGradGuard no_grad;
+    const auto actual = whole.evaluate(result.image_rgb01).to_host();
+    EXPECT_NEAR(result.final_losses.style, actual.style, 1e-3 * actual.style);
+    // Content is reported per window pixel, averaged: near the whole image's.
+    EXPECT_NEAR(result.final_losses.content, actual.content, 0.2 * actual.content);
+  }
 }
 
 }  // namespace
