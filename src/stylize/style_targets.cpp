@@ -43,45 +43,27 @@ void derive_statistics(StyleTargets& targets) {
 }
 
 /// The statistics of one style image at each of indices' layers, computed window by window
-/// (tile_grid with margin_px of context, so the core's features are the whole image's where
-/// the receptive field fits the margin) when its longest side exceeds tile_px: sums of w F F^T,
-/// w F and w over the cores' pixels, divided at the end. region: weights (undefined: 1).
+/// (core_sums over a tile_grid with margin_px of context) when its longest side exceeds
+/// tile_px. region: weights (undefined: 1).
 std::vector<WeightedStatistics> tiled_statistics(VggFeatures& model, const std::vector<int>& indices,
                                                  const at::Tensor& image_rgb01,
                                                  const at::Tensor& region, int tile_px,
                                                  int margin_px, bool needs_means) {
   const auto height = image_rgb01.size(2);
   const auto width = image_rgb01.size(3);
-  std::vector<int> steps;
-  for (int index : indices) steps.push_back(1 << model.pools_before(index));
-  const int align = *std::max_element(steps.begin(), steps.end());
+  const auto steps = layer_strides(model, indices);
   std::vector<at::Tensor> layer_masks;  // the region at each layer's size, whole image
   for (int step : steps) {
-    layer_masks.push_back(region.defined()
-                              ? resize_mask(region.to(at::kCPU, at::kFloat), height / step,
-                                            width / step)
-                                    .to(image_rgb01.device())
-                              : at::Tensor());
+    if (!region.defined()) break;
+    layer_masks.push_back(
+        resize_mask(region.to(at::kCPU, at::kFloat), height / step, width / step)
+            .to(image_rgb01.device()));
   }
-  FeatureSums sums;
-  for (const auto& tile : tile_grid(static_cast<int>(height), static_cast<int>(width), tile_px,
-                                    margin_px, 0, align)) {
-    const auto window = image_rgb01.slice(2, tile.y.window_begin, tile.y.window_end)
-                            .slice(3, tile.x.window_begin, tile.x.window_end)
-                            .contiguous();
-    const auto features = model.extract(window, indices);
-    std::vector<at::Tensor> weights;  // the region's part under this window, per layer
-    for (std::size_t l = 0; l < steps.size() && region.defined(); ++l) {
-      weights.push_back(layer_masks[l]
-                            .slice(2, tile.y.window_begin / steps[l],
-                                   tile.y.window_begin / steps[l] + features[l].size(2))
-                            .slice(3, tile.x.window_begin / steps[l],
-                                   tile.x.window_begin / steps[l] + features[l].size(3)));
-    }
-    add_feature_sums(sums, features, steps, tile.y.core_begin - tile.y.window_begin,
-                     tile.y.core_end - tile.y.window_begin, tile.x.core_begin - tile.x.window_begin,
-                     tile.x.core_end - tile.x.window_begin, needs_means, 1.0, weights);
-  }
+  const int align = *std::max_element(steps.begin(), steps.end());
+  const auto sums = core_sums(
+      model, indices, image_rgb01,
+      tile_grid(static_cast<int>(height), static_cast<int>(width), tile_px, margin_px, 0, align),
+      image_rgb01.device(), needs_means, layer_masks);
   std::vector<WeightedStatistics> statistics;
   for (std::size_t l = 0; l < sums.second.size(); ++l) {
     const double total = std::max(sums.weight[l], 1e-8);

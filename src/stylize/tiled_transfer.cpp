@@ -62,50 +62,10 @@ std::vector<int> pass_iterations(int iterations, std::size_t passes) {
   return split;
 }
 
-/// The sums of a tile's core from its window's features (steps: the layers' strides).
-FeatureSums core_sums_from(const std::vector<at::Tensor>& features, const std::vector<int>& steps,
-                           const Tile& tile, bool with_first) {
-  FeatureSums sums;
-  add_feature_sums(sums, features, steps, tile.y.core_begin - tile.y.window_begin,
-                   tile.y.core_end - tile.y.window_begin, tile.x.core_begin - tile.x.window_begin,
-                   tile.x.core_end - tile.x.window_begin, with_first);
-  return sums;
-}
-
-/// The sums of the features at indices over the cores of tiles (a partition of image), each
-/// core's features from its window; per tile into *per_tile when given.
-FeatureSums core_sums(VggFeatures& model, const std::vector<int>& indices,
-                      const std::vector<int>& steps, const at::Tensor& image,
-                      const std::vector<Tile>& tiles, const c10::Device& device, bool with_first,
-                      std::vector<FeatureSums>* per_tile = nullptr) {
-  torch::NoGradGuard no_grad;
-  FeatureSums sums;
-  for (const auto& tile : tiles) {
-    const auto features = model.extract(crop(image, tile).to(device), indices);
-    auto core = core_sums_from(features, steps, tile, with_first);
-    sums.second.resize(core.second.size());
-    sums.first.resize(core.first.size());
-    sums.weight.resize(core.weight.size(), 0.0);
-    for (std::size_t l = 0; l < core.second.size(); ++l) {
-      if (!core.second[l].defined()) continue;
-      sums.second[l] = sums.second[l].defined() ? sums.second[l] + core.second[l] : core.second[l];
-      if (with_first) {
-        sums.first[l] = sums.first[l].defined() ? sums.first[l] + core.first[l] : core.first[l];
-      }
-      sums.weight[l] += core.weight[l];
-    }
-    if (per_tile != nullptr) per_tile->push_back(std::move(core));
-  }
-  return sums;
-}
-
 /// total - entry + fresh, and entry = fresh: one core's part of the whole image's sums renewed.
 void renew(FeatureSums& total, FeatureSums& entry, FeatureSums fresh) {
-  for (std::size_t l = 0; l < fresh.second.size(); ++l) {
-    total.second[l] = total.second[l] - entry.second[l] + fresh.second[l];
-    if (fresh.first[l].defined()) total.first[l] = total.first[l] - entry.first[l] + fresh.first[l];
-    total.weight[l] += fresh.weight[l] - entry.weight[l];
-  }
+  add_sums(total, entry, -1.0);
+  add_sums(total, fresh);
   entry = std::move(fresh);
 }
 
@@ -178,18 +138,12 @@ class TiledRun {
   void prepare_whole_image() {
     const auto& plan = engine_.plan();
     std::vector<int> content_indices;
-    std::vector<int> content_steps;
-    for (const auto& layer : plan.content) {
-      content_indices.push_back(layer.index);
-      content_steps.push_back(1 << engine_.model_.pools_before(layer.index));
-    }
-    for (const auto& layer : plan.style) {
-      context_.style_indices.push_back(layer.index);
-      context_.style_steps.push_back(1 << engine_.model_.pools_before(layer.index));
-    }
+    for (const auto& layer : plan.content) content_indices.push_back(layer.index);
+    for (const auto& layer : plan.style) context_.style_indices.push_back(layer.index);
+    context_.style_steps = layer_strides(engine_.model_, context_.style_indices);
     context_.with_means = guides_.front().targets->loss != StyleLossKind::kGram;
-    const auto sums = core_sums(engine_.model_, content_indices, content_steps, content_,
-                                passes_.front(), engine_.device_, false);
+    const auto sums = core_sums(engine_.model_, content_indices, content_, passes_.front(),
+                                engine_.device_, false);
     for (std::size_t l = 0; l < sums.second.size(); ++l) {
       const auto channels = static_cast<double>(sums.second[l].size(1));
       context_.content_mean_squares.push_back(
@@ -200,8 +154,8 @@ class TiledRun {
   /// The style loss of the whole image as it is: its statistics gathered afresh over the last
   /// grid's cores, evaluated by an objective that sees them alone (no window share).
   double whole_style_loss() const {
-    const auto sums = core_sums(engine_.model_, context_.style_indices, context_.style_steps,
-                                image_, passes_.back(), engine_.device_, context_.with_means);
+    const auto sums = core_sums(engine_.model_, context_.style_indices, image_, passes_.back(),
+                                engine_.device_, context_.with_means);
     WindowContext context;
     for (std::size_t l = 0; l < sums.second.size(); ++l) {
       context.gram_rest.push_back(sums.second[l] / sums.weight[l]);
@@ -245,9 +199,8 @@ class TiledRun {
     tile_config.report_every_iters = std::min(config_.report_every_iters, iterations_[p]);
     if (whole_) {
       context_.cores.clear();
-      context_.style_sums = core_sums(engine_.model_, context_.style_indices,
-                                      context_.style_steps, image_, passes_[p], engine_.device_,
-                                      context_.with_means, &context_.cores);
+      context_.style_sums = core_sums(engine_.model_, context_.style_indices, image_, passes_[p],
+                                      engine_.device_, context_.with_means, {}, &context_.cores);
     }
     LossBreakdown pass_losses;
     double pass_area = 0.0;
