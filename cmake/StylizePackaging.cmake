@@ -43,12 +43,14 @@ set(CPACK_DEBIAN_PACKAGE_SECTION graphics)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "libtorch1.13 (>= 1.13.1+dfsg), libdnnl2 (>= 2.0), libopencv-core406 (>= 4.6.0+dfsg), \
 libopencv-imgproc406 (>= 4.6.0+dfsg), libopencv-imgcodecs406 (>= 4.6.0+dfsg), \
-libspdlog1.10-fmt9, libfmt9 (>= 9.1.0+ds1), zlib1g (>= 1:1.2.0), libstdc++6 (>= 11), \
+libopencv-video406 (>= 4.6.0+dfsg), libopencv-videoio406 (>= 4.6.0+dfsg), \
+libopencv-contrib406 (>= 4.6.0+dfsg), libspdlog1.10-fmt9, libfmt9 (>= 9.1.0+ds1), zlib1g (>= 1:1.2.0), libstdc++6 (>= 11), \
 libgcc-s1 (>= 3.0), libc6 (>= 2.34)")
 # Not linked: the BLAS that the executable's RPATH prefers to the system default (src/CMakeLists.txt);
 # without it stylize runs, about 1.2x slower.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libopenblas0-openmp")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "parallel, slurm-client")
+# ffmpeg: a video's audio goes into the stylized video (without it, OpenCV writes the video alone).
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "ffmpeg, parallel, slurm-client")
 set(CPACK_SOURCE_GENERATOR TXZ)
 set(CPACK_SOURCE_IGNORE_FILES "/\\.git/" "/build[^/]*/" "/\\.cache/" "/models/[^/]*\\.pt$")
 include(CPack)

@@ -24,7 +24,8 @@ done
 
 packages=(build-essential cmake ninja-build ccache pkg-config libtorch-dev python3-torch
           python3-torchvision libopencv-dev libcli11-dev libspdlog-dev libgtest-dev nlohmann-json3-dev
-          libopenblas0-pthread libopenblas0-openmp libdnnl-dev python3-pil zlib1g-dev parallel)
+          libopenblas0-pthread libopenblas0-openmp libdnnl-dev python3-pil zlib1g-dev parallel
+          libopencv-contrib-dev ffmpeg)
 if [ "$install" = 1 ]; then
   missing=()
   for p in "${packages[@]}"; do

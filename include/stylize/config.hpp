@@ -34,6 +34,10 @@ enum class Precision { kFp32, kTf32, kBf16, kFp16 };
 /// PyTorch does; kWinograd: as kAuto, but an error where Winograd cannot run.
 enum class ConvAlgorithm { kAuto, kDirect, kWinograd };
 
+/// Optical flow between a video's frames (stylize/optical_flow.hpp): OpenCV's DIS (fast, the
+/// default), DeepFlow (opencv_contrib's optflow: Ruder et al.'s choice, slower) or Farneback.
+enum class FlowMethod { kDis, kDeepFlow, kFarneback };
+
 /// A layer addressed by its name in the model (e.g. "relu4_2") with a relative weight.
 struct LayerWeight {
   std::string layer;
@@ -73,6 +77,11 @@ inline constexpr int kDefaultVisualizeIterations = 200;
 inline constexpr double kDefaultVisualizeLearningRate = 0.05;
 inline constexpr double kDefaultVisualizeTvWeight = 20.0;
 inline constexpr double kDefaultVisualizeContrast = 3.0;
+// Video (stylize/video.hpp): the temporal loss's weight and the earlier frames it compares with,
+// chosen by measurement (docs/performance.md "Video").
+inline constexpr double kDefaultTemporalWeight = 50.0;
+/// Frames a video shard (--shard) stylizes before its own first one, to settle its chain.
+inline constexpr int kDefaultShardLeadFrames = 4;
 inline constexpr int kMaxChannels = 4096;  ///< channels one visualize run may ask for
 /// --measure compares images at this longest side, whatever size made them.
 inline constexpr int kDefaultMeasureSizePx = 512;
@@ -171,6 +180,7 @@ const std::vector<EnumName<ColourMode>>& enum_names(ColourMode);
 const std::vector<EnumName<StyleLossKind>>& enum_names(StyleLossKind);
 const std::vector<EnumName<Precision>>& enum_names(Precision);
 const std::vector<EnumName<ConvAlgorithm>>& enum_names(ConvAlgorithm);
+const std::vector<EnumName<FlowMethod>>& enum_names(FlowMethod);
 
 /// The spelling of value (e.g. "lbfgs"); "image" for InitKind::kImage.
 template <typename Enum>

@@ -19,6 +19,7 @@ struct LossBreakdown {
   double activation = 0.0;  ///< ChannelObjective: minus the channel's mean activation
   double total = 0.0;
   bool has_activation = false;  ///< set by ChannelObjective (its activation may be 0)
+  double temporal = 0.0;        ///< weighted temporal loss (a video frame with TemporalTarget)
 };
 
 /// The loss terms of one evaluation as tensors on the device, already weighted; a term an
@@ -28,6 +29,7 @@ struct LossTerms {
   at::Tensor style;
   at::Tensor tv;
   at::Tensor activation;
+  at::Tensor temporal;
   at::Tensor total;
   /// The values in one device-to-host copy (one sync on a GPU, not five). When grad is given,
   /// *grad_finite says whether all of it is finite, read in the same copy.
@@ -76,6 +78,18 @@ struct WindowContext {
   double pixel_share = 1.0;
 };
 
+/// Temporal consistency of a video frame (Ruder, Dosovitskiy and Brox 2016): earlier frames'
+/// stylized images warped into this frame by the optical flow, each with per-pixel weights (0
+/// where the flow is not trusted, stylize/optical_flow.hpp). The loss is weight x the sum over
+/// them of the weighted mean squared difference (RGB in [0,1]) between the image and the warp.
+/// Where several earlier frames are given, the caller makes their weights disjoint (the nearest
+/// frame's first).
+struct TemporalTarget {
+  std::vector<at::Tensor> warped_rgb01;  ///< [1,3,H,W] each
+  std::vector<at::Tensor> weights01;     ///< [1,1,H,W] each
+  double weight = 0.0;
+};
+
 /// Gatys et al.'s objective for one content image at one size: content_weight x the relative
 /// feature error at the content layers + style_weight x the style layers' losses + tv_weight x
 /// total variation. The content targets are computed once, in the constructor; model and
@@ -86,9 +100,10 @@ class Objective : public LossFunction {
             const StyleTargets& style_targets, const StyleConfig& config);
   /// The style loss is the sum over guides (each guide's targets must outlive the objective).
   /// window: the rest of the image around content_on_device (one unmasked guide only).
+  /// temporal: a video frame's temporal term (copied to the device once, here).
   Objective(VggFeatures& model, const LayerPlan& plan, const at::Tensor& content_on_device,
             std::vector<StyleGuide> guides, const StyleConfig& config,
-            const WindowContext* window = nullptr);
+            const WindowContext* window = nullptr, const TemporalTarget* temporal = nullptr);
 
   /// The loss terms of image ([1,3,H,W] on the device); differentiable when grad mode is on.
   /// Each layer's loss is built as soon as its layer has run (VggFeatures::extract's callback),
@@ -121,6 +136,9 @@ class Objective : public LossFunction {
   bool normalize_gradients_;
   bool tileable_;
   const WindowContext* window_ = nullptr;
+  std::vector<at::Tensor> temporal_warped_;   ///< on the device
+  std::vector<at::Tensor> temporal_weights_;  ///< on the device, divided by the pixel count
+  double temporal_weight_ = 0.0;
 };
 
 }  // namespace stylize

@@ -48,6 +48,8 @@ struct IterationReport {
   /// seconds since it began, for an ETA of the whole run.
   double run_done_fraction = 0.0;
   double run_elapsed_s = 0.0;
+  /// A video (Stylizer::run_video): the frame being made, 1-based; 0 for an image.
+  int frame = 0;
 };
 
 using ProgressCallback = std::function<void(const IterationReport&)>;
@@ -100,6 +102,14 @@ class StyleTransfer {
                           const StyleConfig& config, const at::Tensor& init_rgb01 = {},
                           const ProgressCallback& on_progress = {},
                           const std::atomic<bool>* cancel = nullptr) const;
+
+  /// run for a frame of a video: one scale, the style loss plus temporal's term, which pulls the
+  /// image toward the earlier frames' results warped into this frame.
+  StyleTransferResult run_frame(const at::Tensor& content_rgb01,
+                                const std::vector<StyleGuide>& guides, const StyleConfig& config,
+                                const at::Tensor& init_rgb01, const TemporalTarget& temporal,
+                                const ProgressCallback& on_progress = {},
+                                const std::atomic<bool>* cancel = nullptr) const;
 
   /// Minimises any loss over the pixels of init_rgb01 ([1,3,H,W] RGB [0,1]) with config's
   /// optimiser, iterations, reporting, cancellation and recovery, as run does for style
@@ -168,12 +178,13 @@ class StyleTransfer {
  private:
   friend class TiledRun;  // run_tiled's state: runs windows through run_with
 
-  /// run, for a window of a larger image when window is given (WindowContext).
+  /// run, for a window of a larger image when window is given (WindowContext), with a video
+  /// frame's temporal term when temporal is given.
   StyleTransferResult run_with(const at::Tensor& content_rgb01,
                                const std::vector<StyleGuide>& guides, const StyleConfig& config,
                                const at::Tensor& init_rgb01, const ProgressCallback& on_progress,
-                               const std::atomic<bool>* cancel,
-                               const WindowContext* window) const;
+                               const std::atomic<bool>* cancel, const WindowContext* window,
+                               const TemporalTarget* temporal = nullptr) const;
 
   /// e as a MemoryError naming the device and image size when it is an out-of-memory error,
   /// else e itself.
@@ -192,7 +203,8 @@ class StyleTransfer {
                                     const StyleConfig& config, const at::Tensor& init_rgb01,
                                     const ProgressCallback& on_progress,
                                     const std::atomic<bool>* cancel,
-                                    const WindowContext* window) const;
+                                    const WindowContext* window,
+                                    const TemporalTarget* temporal) const;
   void check_inputs(const at::Tensor& content_rgb01, const std::vector<StyleGuide>& guides,
                     const StyleConfig& config) const;
 

@@ -14,6 +14,11 @@
 
 namespace stylize {
 
+struct VideoJob;  // stylize/video.hpp
+struct VideoEvents;
+struct VideoResult;
+class VideoRun;
+
 /// One image to make: a photo, the paintings blended for it, and where the result goes.
 struct StylizeJob {
   std::string content_path;
@@ -147,6 +152,15 @@ class Stylizer {
   JobResult run(const StylizeJob& job, const JobEvents& events = {},
                 const std::atomic<bool>* cancel = nullptr);
 
+  /// Stylizes a clip (stylize/video.hpp): frame by frame with one model and one set of style
+  /// targets, each frame after the first starting from the previous result warped by the
+  /// optical flow and held to it by the temporal loss; frames written atomically as they are
+  /// made, finished ones found again (resume); the video assembled when every frame of the
+  /// range exists. A cancelled run keeps the frames it finished. Errors as run, and
+  /// InputError for a clip that cannot be read, ConfigError for an empty frame range.
+  VideoResult run_video(const VideoJob& job, const VideoEvents& events,
+                        const std::atomic<bool>* cancel = nullptr);
+
   /// The network's view (README "What the network sees"), with this Stylizer's config for the
   /// optimiser, weights and style layers; each writes its images atomically and reports as run
   /// does (IterationReport::scale_* counts images, then scales). A cancelled run writes what it
@@ -159,6 +173,8 @@ class Stylizer {
                                     const std::atomic<bool>* cancel = nullptr);
 
  private:
+  friend class VideoRun;  // run_video's state: frames through optimise and guides_for
+
   /// A job's masks at the output's size: one per style (or none) and the region (or undefined).
   struct JobMasks {
     std::vector<at::Tensor> styles;

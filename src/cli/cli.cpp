@@ -5,6 +5,7 @@
 #include "interrupt.hpp"
 #include "progress.hpp"
 #include "setup.hpp"
+#include "video_cli.hpp"
 #include "views.hpp"
 
 #include <stylize/device.hpp>
@@ -340,6 +341,9 @@ int run_parsed(const ParsedArgs& parsed, std::ostream& out, std::ostream& err,
   const CliOptions& o = parsed.options;
   if (!o.command.empty()) return run_view(parsed, out, err, err_is_terminal);
   const auto log = make_logger(err, o.verbosity);
+  if (wants_video(o) && !o.list_layers && o.measure_paths.empty()) {
+    return make_video(parsed, out, err, err_is_terminal, *log);
+  }
   // Cheap checks first, so a typo fails in milliseconds, not after loading the model.
   WorkPlan work;
   const bool makes_images = !o.list_layers && o.measure_paths.empty();

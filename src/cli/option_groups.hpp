@@ -17,6 +17,7 @@ inline constexpr const char* kInputOutput = "Input and output";
 inline constexpr const char* kLook = "Look";
 inline constexpr const char* kMasks = "Masks";
 inline constexpr const char* kOptimisation = "Optimisation";
+inline constexpr const char* kVideo = "Video";
 inline constexpr const char* kBatch = "Batch";
 inline constexpr const char* kPerformance = "Performance";
 inline constexpr const char* kDiagnostics = "Diagnostics";

@@ -140,15 +140,18 @@ void add_input_output(CLI::App& app, CliOptions& o) {
   StyleConfig& c = o.config;
   app.add_option("-c,--content", o.content_paths,
                  "Content image (the photo); repeat, or give directories or quoted patterns "
-                 "like 'photos/*.jpg', for a batch")
+                 "like 'photos/*.jpg', for a batch; or one video (mp4, avi, mkv, mov, webm, or "
+                 "frames as a pattern like 'frames/%04d.png')")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("-s,--style", o.style_paths,
                  "Style image (the painting); repeat to blend several styles")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("-o,--output", o.output_path,
                  fmt::format("Output image; format from the extension: png, jpg, webp, tif, bmp "
-                             "(default: {})",
-                             kDefaultOutput));
+                             "(default: {}). A video's: .mp4/.mkv/.mov (H.264), .avi (MPEG-4), "
+                             ".webm (VP9), with the source's audio when ffmpeg is installed, or "
+                             "frames as a pattern like 'out/%04d.png' (default: {})",
+                             kDefaultOutput, kDefaultVideoOutput));
   app.add_option("--size", c.size_px, "Longest side of the output in px")->capture_default_str();
   app.add_option("-n,--iterations", c.iterations, "Optimisation steps (one evaluation each)")
       ->capture_default_str();
@@ -204,6 +207,32 @@ void add_masks(CLI::App& app, CliOptions& o) {
                  "One per --style, in order: take that painting's style only from where this "
                  "mask is white (e.g. only its sky)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+void add_video(CLI::App& app, CliOptions& o) {
+  const GroupFrom grouped(app, kVideo);
+  VideoSettings& v = o.video;
+  add_enum(app, "--flow", v.flow,
+           "Optical flow between frames: dis (fast); deepflow (Ruder et al.'s, slower); "
+           "farneback");
+  app.add_option("--temporal-weight", v.temporal_weight,
+                 "Weight of the loss that holds each frame to the previous ones warped by the "
+                 "flow (0: every frame on its own, flickering)")
+      ->capture_default_str();
+  app.add_option("--frame-iterations", v.frame_iterations,
+                 "Iterations of each frame after the first, which starts from the previous "
+                 "one (0: as --iterations)")
+      ->capture_default_str();
+  app.add_option_function<std::string>(
+         "--temporal-frames",
+         [&v](const std::string& text) { v.temporal_frames = parse_frame_offsets(text); },
+         "The earlier frames each frame is held to, 1 the previous: e.g. 1,2,4 for long-term "
+         "consistency")
+      ->default_str("1");
+  app.add_option_function<std::string>(
+         "--frames", [&v](const std::string& text) { parse_frame_range(text, v); },
+         "Only these frames of the video, 1-based: FIRST-LAST, FIRST- or N")
+      ->type_name("RANGE");
 }
 
 void add_batch(CLI::App& app, CliOptions& o) {
@@ -339,6 +368,7 @@ CLI::App& configure(CLI::App& app, ParsedArgs& parsed) {
   add_look(app, parsed.options.config);
   add_masks(app, parsed.options);
   add_optimisation(app, parsed.options.config, parsed.options);
+  add_video(app, parsed.options);
   add_batch(app, parsed.options);
   add_performance(app, parsed.options);
   add_diagnostics(app, parsed.options);
@@ -346,6 +376,42 @@ CLI::App& configure(CLI::App& app, ParsedArgs& parsed) {
 }
 
 }  // namespace
+
+void parse_frame_range(const std::string& text, VideoSettings& video) {
+  auto number = [&text](const std::string& part) {
+    if (part.empty() || part.size() > 7 ||
+        part.find_first_not_of("0123456789") != std::string::npos || std::stoi(part) < 1) {
+      throw ConfigError("invalid --frames '" + text +
+                        "': expected FIRST-LAST, FIRST- or N, frames counted from 1");
+    }
+    return std::stoi(part);
+  };
+  const auto dash = text.find('-');
+  if (dash == std::string::npos) {
+    video.first_frame = video.last_frame = number(text);
+    return;
+  }
+  video.first_frame = number(text.substr(0, dash));
+  video.last_frame = dash + 1 == text.size() ? 0 : number(text.substr(dash + 1));
+  if (video.last_frame != 0 && video.last_frame < video.first_frame) {
+    throw ConfigError("invalid --frames '" + text + "': the last frame is before the first");
+  }
+}
+
+std::vector<int> parse_frame_offsets(const std::string& text) {
+  std::vector<int> offsets;
+  std::stringstream parts(text);
+  std::string part;
+  while (std::getline(parts, part, ',')) {
+    if (part.empty() || part.size() > 3 || part.find_first_not_of("0123456789") != std::string::npos) {
+      throw ConfigError("invalid --temporal-frames '" + text +
+                        "': expected frame offsets like 1,2,4");
+    }
+    offsets.push_back(std::stoi(part));
+  }
+  if (offsets.empty()) throw ConfigError("invalid --temporal-frames '': expected e.g. 1,2,4");
+  return offsets;
+}
 
 ParsedArgs parse_args(const std::vector<std::string>& args) {
   if (!args.empty()) {

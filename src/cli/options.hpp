@@ -3,6 +3,7 @@
 #include "batch.hpp"
 
 #include <stylize/config.hpp>
+#include <stylize/video.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -43,6 +44,8 @@ struct CliOptions {
   int texture_height_px = 0;
   std::vector<std::string> layers;     ///< reconstruct, visualize --layer
   std::vector<std::int64_t> channels;  ///< visualize --channels
+  /// A video --content: flow, temporal loss, frame range (its shard is set from --shard).
+  VideoSettings video;
 };
 
 /// The subcommands besides style transfer (the plain command).
@@ -55,8 +58,16 @@ std::vector<std::int64_t> parse_channels(const std::string& text);
 /// (then *longest_side is set). Throws ConfigError for other text or sizes out of range.
 std::pair<int, int> parse_texture_size(const std::string& text, int* longest_side);
 
-/// The default output of a single image.
+/// The default output of a single image, and of a video.
 inline constexpr const char* kDefaultOutput = "out.png";
+inline constexpr const char* kDefaultVideoOutput = "out.mp4";
+
+/// --frames "FIRST-LAST" (1-based, inclusive), "FIRST-" (to the end) or "N" (one frame): sets
+/// video's first_frame and last_frame (0: the end). Throws ConfigError naming the text.
+void parse_frame_range(const std::string& text, VideoSettings& video);
+
+/// --temporal-frames "1,2,4": the earlier frames, as written. Throws ConfigError naming the text.
+std::vector<int> parse_frame_offsets(const std::string& text);
 
 /// A command-line problem; the message is one line without the "stylize: error: " prefix.
 class UsageError : public std::runtime_error {

@@ -28,8 +28,9 @@ std::string format_losses(const LossBreakdown& l) {
     return fmt::format("loss {:.4g} (activation {:.4g}, tv {:.4g})", l.total, -l.activation,
                        l.tv);
   }
-  return fmt::format("loss {:.4g} (content {:.4g}, style {:.4g}, tv {:.4g})", l.total, l.content,
-                     l.style, l.tv);
+  return fmt::format("loss {:.4g} (content {:.4g}, style {:.4g}, tv {:.4g}{})", l.total, l.content,
+                     l.style, l.tv,
+                     l.temporal != 0.0 ? fmt::format(", temporal {:.4g}", l.temporal) : "");
 }
 
 ProgressPrinter::ProgressPrinter(spdlog::logger& log, std::ostream& err, bool live,
@@ -46,6 +47,7 @@ void ProgressPrinter::operator()(const IterationReport& report) {
   if (report.tile_count > 1) {
     label += fmt::format("tile {}/{} ", report.tile_index + 1, report.tile_count);
   }
+  if (report.frame > 0) label = fmt::format("frame {} {}", report.frame, label);
   if (!report.notice.empty()) {
     clear_line();
     log_.warn("{}{}", target_.label, report.notice);
@@ -97,6 +99,7 @@ namespace {
 json losses_json(const LossBreakdown& l) {
   nlohmann::json json = {{"total", l.total}, {"content", l.content}, {"style", l.style}, {"tv", l.tv}};
   if (l.has_activation) json["activation"] = -l.activation;
+  if (l.temporal != 0.0) json["temporal"] = l.temporal;
   return json;
 }
 }  // namespace
@@ -138,7 +141,7 @@ void JsonLines::start(std::size_t jobs, const std::string& shard, const std::str
 
 void JsonLines::iteration(std::size_t job, const std::string& input,
                           const IterationReport& report) {
-  impl_->write({{"type", "iteration"},
+  json event = {{"type", "iteration"},
                 {"job", job},
                 {"input", input},
                 {"iteration", report.iteration},
@@ -150,7 +153,21 @@ void JsonLines::iteration(std::size_t job, const std::string& input,
                 {"height", report.height_px},
                 {"tile", report.tile_index},
                 {"tiles", report.tile_count},
-                {"loss", losses_json(*report.losses)}});
+                {"loss", losses_json(*report.losses)}};
+  if (report.frame > 0) event["frame"] = report.frame;
+  impl_->write(event);
+}
+
+void JsonLines::frame(const FrameReport& r) {
+  impl_->write({{"type", "frame"},
+                {"frame", r.frame},
+                {"index", r.index},
+                {"count", r.count},
+                {"iterations", r.iterations},
+                {"seconds", r.seconds},
+                {"consistent", r.consistent_share},
+                {"output", r.path.empty() ? json(nullptr) : json(r.path)},
+                {"loss", losses_json(r.losses)}});
 }
 
 void JsonLines::image(const JobRecord& r) {

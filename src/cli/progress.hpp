@@ -1,6 +1,7 @@
 #pragma once
 
 #include <stylize/style_transfer.hpp>
+#include <stylize/video.hpp>
 
 #include <cstddef>
 #include <memory>
@@ -64,7 +65,8 @@ struct JobRecord {
 };
 
 /// --progress-json: one JSON object per line, flushed as written so another program can follow
-/// it live. Event types: "start", "iteration", "image" and "summary" (schema in the README).
+/// it live. Event types: "start", "iteration", "image", "frame" and "summary" (schema in the
+/// README).
 class JsonLines {
  public:
   /// path "-" is standard output (given as out). Throws OutputError when the file cannot be
@@ -78,6 +80,8 @@ class JsonLines {
              std::uint64_t seed);
   void iteration(std::size_t job, const std::string& input, const IterationReport& report);
   void image(const JobRecord& record);
+  /// A video's frame, made (output: the file, empty for a shard's lead frame).
+  void frame(const FrameReport& report);
   void summary(std::size_t done, std::size_t failed, std::size_t skipped, bool interrupted,
                double seconds, int exit_code);
 

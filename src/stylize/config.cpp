@@ -194,6 +194,13 @@ const std::vector<EnumName<ConvAlgorithm>>& enum_names(ConvAlgorithm) {
   return names;
 }
 
+const std::vector<EnumName<FlowMethod>>& enum_names(FlowMethod) {
+  static const std::vector<EnumName<FlowMethod>> names{{"dis", FlowMethod::kDis},
+                                                       {"deepflow", FlowMethod::kDeepFlow},
+                                                       {"farneback", FlowMethod::kFarneback}};
+  return names;
+}
+
 std::vector<LayerWeight> parse_layer_list(const std::string& text) {
   std::vector<LayerWeight> layers;
   std::stringstream stream(text);

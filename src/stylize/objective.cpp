@@ -14,14 +14,14 @@ namespace stylize {
 LossBreakdown LossTerms::to_host(const at::Tensor& grad, bool* grad_finite) const {
   const auto zero = at::zeros({}, total.options());
   std::vector<at::Tensor> values;
-  for (const auto* term : {&content, &style, &tv, &activation, &total}) {
+  for (const auto* term : {&content, &style, &tv, &activation, &total, &temporal}) {
     values.push_back(term->defined() ? term->reshape({}) : zero);
   }
   if (grad.defined()) values.push_back(grad.isfinite().all().to(total.scalar_type()));
   const auto host = at::stack(values).to(at::kCPU, at::kDouble);
   const auto* v = host.data_ptr<double>();
-  if (grad_finite != nullptr) *grad_finite = !grad.defined() || v[5] != 0.0;
-  return {v[0], v[1], v[2], v[3], v[4], activation.defined()};
+  if (grad_finite != nullptr) *grad_finite = !grad.defined() || v[6] != 0.0;
+  return {v[0], v[1], v[2], v[3], v[4], activation.defined(), v[5]};
 }
 
 Objective::Objective(VggFeatures& model, const LayerPlan& plan,
@@ -31,7 +31,8 @@ Objective::Objective(VggFeatures& model, const LayerPlan& plan,
 
 Objective::Objective(VggFeatures& model, const LayerPlan& plan,
                      const at::Tensor& content_on_device, std::vector<StyleGuide> guides,
-                     const StyleConfig& config, const WindowContext* window)
+                     const StyleConfig& config, const WindowContext* window,
+                     const TemporalTarget* temporal)
     : model_(model),
       plan_(plan),
       guides_(std::move(guides)),
@@ -55,6 +56,15 @@ Objective::Objective(VggFeatures& model, const LayerPlan& plan,
     }
   }
   if (guides_.empty() && !plan_.style.empty()) throw ConfigError("no style targets given");
+  if (temporal != nullptr && temporal->weight > 0.0) {
+    const auto& device = content_on_device.device();
+    const double pixels = static_cast<double>(content_on_device.numel());  // 3 x H x W
+    for (std::size_t k = 0; k < temporal->warped_rgb01.size(); ++k) {
+      temporal_warped_.push_back(temporal->warped_rgb01[k].to(device, at::kFloat));
+      temporal_weights_.push_back(temporal->weights01[k].to(device, at::kFloat) / pixels);
+    }
+    temporal_weight_ = temporal->weight;
+  }
   unguided_ = guides_.size() == 1 && !guides_.front().mask01.defined() &&
               guides_.front().weight == 1.0;
   if (window_ != nullptr) {
@@ -176,6 +186,15 @@ LossTerms Objective::evaluate(const at::Tensor& image) const {
   terms.style = terms.style * style_weight_;
   terms.tv = total_variation(tileable_ ? wrap_edges(image) : image) * (tv_weight_ * share);
   terms.total = terms.content + terms.style + terms.tv;
+  if (!temporal_warped_.empty()) {
+    terms.temporal = at::zeros({}, image.options());
+    for (std::size_t k = 0; k < temporal_warped_.size(); ++k) {
+      terms.temporal =
+          terms.temporal + (temporal_weights_[k] * (image - temporal_warped_[k]).square()).sum();
+    }
+    terms.temporal = terms.temporal * temporal_weight_;
+    terms.total = terms.total + terms.temporal;
+  }
   return terms;
 }
 

@@ -286,12 +286,32 @@ StyleTransferResult StyleTransfer::run_with(const at::Tensor& content_rgb01,
                                             const at::Tensor& init_rgb01,
                                             const ProgressCallback& on_progress,
                                             const std::atomic<bool>* cancel,
-                                            const WindowContext* window) const {
+                                            const WindowContext* window,
+                                            const TemporalTarget* temporal) const {
   try {
-    return run_unchecked(content_rgb01, guides, config, init_rgb01, on_progress, cancel, window);
+    return run_unchecked(content_rgb01, guides, config, init_rgb01, on_progress, cancel, window,
+                         temporal);
   } catch (const c10::Error& e) {
     rethrow_out_of_memory(e, content_rgb01);
   }
+}
+
+StyleTransferResult StyleTransfer::run_frame(const at::Tensor& content_rgb01,
+                                             const std::vector<StyleGuide>& guides,
+                                             const StyleConfig& config,
+                                             const at::Tensor& init_rgb01,
+                                             const TemporalTarget& temporal,
+                                             const ProgressCallback& on_progress,
+                                             const std::atomic<bool>* cancel) const {
+  for (std::size_t k = 0; k < temporal.warped_rgb01.size(); ++k) {
+    if (temporal.warped_rgb01[k].sizes() != content_rgb01.sizes() ||
+        k >= temporal.weights01.size() || temporal.weights01[k].size(2) != content_rgb01.size(2) ||
+        temporal.weights01[k].size(3) != content_rgb01.size(3)) {
+      throw ConfigError("a temporal target must have the frame's size");
+    }
+  }
+  return run_with(content_rgb01, guides, config, init_rgb01, on_progress, cancel, nullptr,
+                  &temporal);
 }
 
 void StyleTransfer::check_inputs(const at::Tensor& content_rgb01,
@@ -328,11 +348,12 @@ StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01
                                                  const at::Tensor& init_rgb01,
                                                  const ProgressCallback& on_progress,
                                                  const std::atomic<bool>* cancel,
-                                                 const WindowContext* window) const {
+                                                 const WindowContext* window,
+                                                 const TemporalTarget* temporal) const {
   check_inputs(content_rgb01, guides, config);
   const auto content = content_rgb01.to(device_, at::kFloat);
   // Targets are computed once, outside the loop.
-  const Objective objective(model_, plan_, content, guides, config, window);
+  const Objective objective(model_, plan_, content, guides, config, window, temporal);
   OptimisationRun run(objective, initial_image(content, config, init_rgb01, device_), config,
                       on_progress, cancel);
   return run.run();

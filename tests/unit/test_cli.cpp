@@ -829,3 +829,106 @@ TEST_F(CliRunTest, subcommands_make_their_images_and_refuse_what_the_model_lacks
 
 }  // namespace
 }  // namespace stylize::cli
+
+namespace stylize::cli {
+namespace {
+
+TEST(cli_parse_test, frame_ranges_and_offsets) {
+  VideoSettings video;
+  parse_frame_range("3-7", video);
+  EXPECT_EQ(video.first_frame, 3);
+  EXPECT_EQ(video.last_frame, 7);
+  parse_frame_range("4-", video);
+  EXPECT_EQ(video.first_frame, 4);
+  EXPECT_EQ(video.last_frame, 0);
+  parse_frame_range("9", video);
+  EXPECT_EQ(video.first_frame, 9);
+  EXPECT_EQ(video.last_frame, 9);
+  EXPECT_ERROR_MSG(parse_frame_range("0-3", video), ConfigError,
+                   "invalid --frames '0-3': expected FIRST-LAST, FIRST- or N, frames counted "
+                   "from 1");
+  EXPECT_ERROR_MSG(parse_frame_range("5-2", video), ConfigError,
+                   "invalid --frames '5-2': the last frame is before the first");
+  EXPECT_EQ(parse_frame_offsets("1,2,4"), (std::vector<int>{1, 2, 4}));
+  EXPECT_ERROR_MSG(parse_frame_offsets("1,,2"), ConfigError,
+                   "invalid --temporal-frames '1,,2': expected frame offsets like 1,2,4");
+  const auto parsed = parse_args({"-c", "clip.mp4", "-s", "s.jpg", "--flow", "farneback",
+                                  "--temporal-weight", "20", "--frame-iterations", "40",
+                                  "--temporal-frames", "1,3", "--frames", "2-5"});
+  const VideoSettings& v = parsed.options.video;
+  EXPECT_EQ(v.flow, FlowMethod::kFarneback);
+  EXPECT_EQ(v.temporal_weight, 20.0);
+  EXPECT_EQ(v.frame_iterations, 40);
+  EXPECT_EQ(v.temporal_frames, (std::vector<int>{1, 3}));
+  EXPECT_EQ(v.first_frame, 2);
+  EXPECT_EQ(v.last_frame, 5);
+}
+
+class CliVideoTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::write_test_image(dir_.file("style.jpg"), 40, 40, 3);
+    cv::Mat wide(36, 60, CV_8UC3);
+    test::write_test_image(dir_.file("wide.png"), 60, 36, 12);
+    wide = cv::imread(dir_.file("wide.png"));
+    for (int t = 0; t < 3; ++t) {
+      cv::imwrite(dir_.file("f" + std::to_string(t + 1) + ".png"), wide(cv::Rect(2 * t, 0, 48, 36)));
+    }
+  }
+  [[nodiscard]] std::vector<std::string> video_args(const std::string& output) const {
+    return {"-c",      dir_.file("f%d.png"), "-s",   dir_.file("style.jpg"),     "-o", output,
+            "--model", test::random_model_path(), "--size", "32", "-n", "3", "--seed", "5"};
+  }
+  TempDir dir_;
+  test::ScopedThreadCount threads_;
+};
+
+TEST_F(CliVideoTest, a_clip_is_made_frame_by_frame_with_progress) {
+  auto args = video_args(dir_.file("out/%02d.png"));
+  args.insert(args.end(), {"--frame-iterations", "2", "--progress-json", dir_.file("p.jsonl")});
+  const auto run = run_cli(args);
+  ASSERT_EQ(run.exit_code, kExitOk) << run.err;
+  for (const char* name : {"out/01.png", "out/02.png", "out/03.png"}) {
+    EXPECT_EQ(load_image_rgb01(dir_.file(name), 0).sizes(), (at::IntArrayRef{1, 3, 24, 32}));
+  }
+  EXPECT_NE(run.err.find("frames 1-3 of 3, 32x24 px at 25 fps, temporal weight 50 over dis flow, "
+                         "2 iterations a frame after the first; 3 iterations first"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("frame 2 (2/3): 2 iterations in "), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("wrote 3 frames as " + dir_.file("out/%02d.png")), std::string::npos)
+      << run.err;
+  std::ifstream events(dir_.file("p.jsonl"));
+  std::string line;
+  int frames = 0;
+  while (std::getline(events, line)) {
+    const auto event = nlohmann::json::parse(line);
+    if (event["type"] != "frame") continue;
+    ++frames;
+    EXPECT_EQ(event["frame"], frames);
+    EXPECT_EQ(event["output"], dir_.file(frames == 1 ? "out/01.png" : frames == 2 ? "out/02.png"
+                                                                                   : "out/03.png"));
+    EXPECT_EQ(event["loss"].contains("temporal"), frames > 1) << line;
+  }
+  EXPECT_EQ(frames, 3);
+}
+
+TEST_F(CliVideoTest, what_applies_to_images_only_is_refused_for_a_video) {
+  auto args = video_args(dir_.file("out.mp4"));
+  args.insert(args.end(), {"--mask", dir_.file("style.jpg")});
+  auto run = run_cli(args);
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_EQ(run.err,
+            "stylize: error: --mask, --style-mask and --style-region apply to images, not to a "
+            "video\n");
+  run = run_cli(video_args(dir_.file("out.png")));
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_EQ(test::lines_of(run.err).back(),
+            "stylize: error: the output of a video must be a video file (.mp4, .avi, .mkv, .mov, "
+            ".webm) or a frame pattern such as out/%04d.png, not '" +
+                dir_.file("out.png") + "'");
+  EXPECT_FALSE(fs::exists(dir_.file("out.png")));
+}
+
+}  // namespace
+}  // namespace stylize::cli

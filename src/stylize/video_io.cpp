@@ -1,0 +1,281 @@
+#include "atomic_file.hpp"
+#include "video_io.hpp"
+
+#include <stylize/errors.hpp>
+
+#include <fcntl.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+extern char** environ;  // NOLINT: posix_spawn passes the environment on
+
+namespace stylize {
+namespace fs = std::filesystem;
+namespace {
+
+bool is_file(const std::string& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec);
+}
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+/// ffmpeg's encoder arguments for a container, by the output's extension.
+std::vector<std::string> ffmpeg_codecs(const std::string& ext, std::string* codec) {
+  if (ext == ".avi") {
+    *codec = "MPEG-4 Part 2 (ffmpeg)";
+    return {"-c:v", "mpeg4", "-q:v", "2", "-c:a", "libmp3lame"};
+  }
+  if (ext == ".webm") {
+    *codec = "VP9 (libvpx)";
+    return {"-c:v", "libvpx-vp9", "-crf", "30", "-b:v", "0", "-pix_fmt", "yuv420p", "-c:a",
+            "libopus"};
+  }
+  *codec = "H.264 (libx264)";
+  return {"-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k"};
+}
+
+/// OpenCV's FourCC codes to try for a container, best first.
+std::vector<std::string> opencv_codecs(const std::string& ext) {
+  if (ext == ".avi") return {"MJPG", "XVID"};
+  if (ext == ".webm") return {"VP90", "VP80"};
+  if (ext == ".mkv") return {"avc1", "MJPG"};
+  return {"avc1", "mp4v"};
+}
+
+/// A temporary beside output with output's extension (the encoders pick the container by it).
+std::string temp_video_beside(const std::string& output) {
+  return temp_name_beside(output) + lower_extension(output);
+}
+
+AssembledVideo assemble_with_opencv(const std::string& pattern, int first, int last, double fps,
+                                    const std::string& output, AssembledVideo done) {
+  const cv::Mat first_frame = cv::imread(format_frame_path(pattern, first), cv::IMREAD_COLOR);
+  if (first_frame.empty()) {
+    throw OutputError("cannot assemble '" + output + "': frame " +
+                      format_frame_path(pattern, first) + " cannot be read");
+  }
+  // 4:2:0 encoders need even sides: the last row or column is repeated where one is odd.
+  const cv::Size size(first_frame.cols + first_frame.cols % 2, first_frame.rows + first_frame.rows % 2);
+  const std::string temp = temp_video_beside(output);
+  for (const auto& code : opencv_codecs(lower_extension(output))) {
+    cv::VideoWriter writer;
+    try {
+      writer.open(temp, cv::CAP_FFMPEG, cv::VideoWriter::fourcc(code[0], code[1], code[2], code[3]),
+                  fps, size);
+    } catch (const cv::Exception&) {
+      continue;
+    }
+    if (!writer.isOpened()) continue;
+    for (int k = first; k <= last; ++k) {
+      cv::Mat frame = cv::imread(format_frame_path(pattern, k), cv::IMREAD_COLOR);
+      if (frame.empty() || frame.cols + frame.cols % 2 != size.width) {
+        writer.release();
+        fs::remove(temp);
+        throw OutputError("cannot assemble '" + output + "': frame " +
+                          format_frame_path(pattern, k) + " is missing or of another size");
+      }
+      cv::copyMakeBorder(frame, frame, 0, size.height - frame.rows, 0, size.width - frame.cols,
+                         cv::BORDER_REPLICATE);
+      writer.write(frame);
+    }
+    writer.release();
+    std::error_code ec;
+    if (fs::file_size(temp, ec) > 0 && !ec) {
+      fs::rename(temp, output, ec);
+      if (!ec) {
+        done.codec = code + " (OpenCV)";
+        return done;
+      }
+    }
+    fs::remove(temp, ec);
+  }
+  throw OutputError("cannot write video '" + output + "': OpenCV's FFmpeg backend has no encoder for " +
+                    lower_extension(output) + " (try .avi, or install ffmpeg)");
+}
+
+}  // namespace
+
+FrameSource::FrameSource(const std::string& path) : path_(path) {
+  pattern_ = path.find('%') != std::string::npos;
+  if (pattern_) {
+    for (int start = 0; start <= 4 && frame_count_ == 0; ++start) {
+      if (!is_file(format_frame_path(path, start))) continue;
+      first_number_ = start;
+      while (is_file(format_frame_path(path, start + frame_count_))) ++frame_count_;
+    }
+    if (frame_count_ == 0) {
+      throw InputError("no frames match '" + path + "' (the first must be numbered 0 to 4)");
+    }
+    const cv::Mat first = read(1);
+    position_ = 0;
+    width_px_ = first.cols;
+    height_px_ = first.rows;
+    return;
+  }
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError("cannot read '" + path + "': no such file");
+  if (!is_file(path)) throw InputError("cannot read '" + path + "': not a file");
+  try {
+    capture_.open(path, cv::CAP_FFMPEG);
+  } catch (const cv::Exception&) {
+    // reported below
+  }
+  if (!capture_.isOpened()) {
+    throw InputError("cannot read video '" + path +
+                     "': OpenCV's FFmpeg backend cannot open it (not a video, or a codec it lacks)");
+  }
+  fps_ = capture_.get(cv::CAP_PROP_FPS);
+  if (!(fps_ > 0.0 && fps_ < 1000.0)) fps_ = 25.0;
+  width_px_ = static_cast<int>(capture_.get(cv::CAP_PROP_FRAME_WIDTH));
+  height_px_ = static_cast<int>(capture_.get(cv::CAP_PROP_FRAME_HEIGHT));
+  // The header's count can be missing or off by a frame: decoding to the end is the truth.
+  cv::Mat frame;
+  while (capture_.grab()) ++frame_count_;
+  if (frame_count_ == 0 || width_px_ <= 0 || height_px_ <= 0) {
+    throw InputError("cannot read video '" + path + "': it has no frames that decode");
+  }
+  capture_.release();
+  capture_.open(path, cv::CAP_FFMPEG);
+}
+
+cv::Mat FrameSource::read(int frame) {
+  if (frame < 1 || frame > frame_count_) {
+    throw InputError("'" + path_ + "' has no frame " + std::to_string(frame));
+  }
+  cv::Mat image;
+  if (pattern_) {
+    const std::string file = format_frame_path(path_, first_number_ + frame - 1);
+    image = cv::imread(file, cv::IMREAD_COLOR);
+    if (image.empty()) throw InputError("cannot read frame '" + file + "': not a decodable image");
+    if (width_px_ > 0 && (image.cols != width_px_ || image.rows != height_px_)) {
+      throw InputError("frame '" + file + "' is " + std::to_string(image.cols) + "x" +
+                       std::to_string(image.rows) + " px, the first frame " +
+                       std::to_string(width_px_) + "x" + std::to_string(height_px_));
+    }
+    return image;
+  }
+  if (frame <= position_) {
+    throw InputError("frames of '" + path_ + "' must be read in order");
+  }
+  while (position_ < frame - 1 && capture_.grab()) ++position_;
+  if (position_ == frame - 1 && capture_.read(image)) ++position_;
+  if (image.empty()) {
+    throw InputError("cannot decode frame " + std::to_string(frame) + " of '" + path_ + "'");
+  }
+  return image;
+}
+
+std::string format_frame_path(const std::string& pattern, int number) {
+  std::array<char, 4096> buffer{};
+  // The pattern is the user's, checked to hold one integer conversion (is_frame_pattern).
+  // NOLINTNEXTLINE(clang-diagnostic-format-nonliteral)
+  const int n = std::snprintf(buffer.data(), buffer.size(), pattern.c_str(), number);
+  return n > 0 ? std::string(buffer.data(), std::min<std::size_t>(n, buffer.size() - 1)) : pattern;
+}
+
+std::string find_program(const std::string& name) {
+  if (name.empty()) return {};
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0 && is_file(candidate)) return candidate;
+  }
+  return {};
+}
+
+int run_program(const std::vector<std::string>& argv, std::string* errors) {
+  char log_name[] = "/tmp/stylize-ffmpeg-XXXXXX";
+  const int log_fd = ::mkstemp(log_name);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  if (log_fd >= 0) posix_spawn_file_actions_adddup2(&actions, log_fd, STDERR_FILENO);
+  std::vector<char*> args;
+  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawned = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  int status = -1;
+  if (spawned == 0) {
+    int wait_status = 0;
+    while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
+    }
+    status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+  }
+  if (log_fd >= 0) {
+    ::close(log_fd);
+    std::ifstream log(log_name);
+    std::string line;
+    std::string last;
+    while (std::getline(log, line)) {
+      if (!line.empty()) last = line;
+    }
+    if (errors != nullptr) *errors = spawned == 0 ? last : "cannot start " + argv.front();
+    ::unlink(log_name);
+  }
+  return status;
+}
+
+AssembledVideo assemble_video(const std::string& frame_pattern, int first, int last, double fps,
+                              const std::string& output, const std::string& audio_source,
+                              double audio_start_s, const std::string& ffmpeg) {
+  AssembledVideo done;
+  const std::string program = find_program(ffmpeg);
+  if (program.empty()) {
+    done.problem = "ffmpeg is not installed: the video has no audio";
+    return assemble_with_opencv(frame_pattern, first, last, fps, output, done);
+  }
+  const std::string temp = temp_video_beside(output);
+  const int frames = last - first + 1;
+  std::vector<std::string> argv{program, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+                                "-framerate", std::to_string(fps), "-start_number",
+                                std::to_string(first), "-i", frame_pattern};
+  if (!audio_source.empty()) {
+    argv.insert(argv.end(), {"-ss", std::to_string(audio_start_s), "-t",
+                             std::to_string(frames / fps), "-i", audio_source, "-map", "0:v:0",
+                             "-map", "1:a?"});
+  }
+  const auto codecs = ffmpeg_codecs(lower_extension(output), &done.codec);
+  argv.insert(argv.end(), codecs.begin(), codecs.end());
+  argv.insert(argv.end(), {"-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-frames:v",
+                           std::to_string(frames), temp});
+  std::string errors;
+  const int status = run_program(argv, &errors);
+  std::error_code ec;
+  if (status == 0 && fs::file_size(temp, ec) > 0 && !ec) {
+    fs::rename(temp, output, ec);
+    if (!ec) {
+      done.with_ffmpeg = true;
+      return done;
+    }
+  }
+  fs::remove(temp, ec);
+  done.problem = "ffmpeg failed (" + (errors.empty() ? "exit " + std::to_string(status) : errors) +
+                 "): the video has no audio";
+  return assemble_with_opencv(frame_pattern, first, last, fps, output, done);
+}
+
+}  // namespace stylize

@@ -1,0 +1,67 @@
+#pragma once
+// The engine's video files (internal): reading a clip's frames, assembling frames into a video.
+
+#include <opencv2/core/mat.hpp>
+#include <opencv2/videoio.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace stylize {
+
+/// The frames of a clip in order: a video file through OpenCV's FFmpeg backend, or the files of
+/// a printf pattern ("frames/%04d.png", numbered from 0 or 1 to the first gap, as ffmpeg does).
+class FrameSource {
+ public:
+  /// Throws InputError naming path when it cannot be opened or has no frames.
+  explicit FrameSource(const std::string& path);
+  [[nodiscard]] int frame_count() const { return frame_count_; }
+  [[nodiscard]] double fps() const { return fps_; }
+  [[nodiscard]] int width_px() const { return width_px_; }
+  [[nodiscard]] int height_px() const { return height_px_; }
+  /// The frame at 1-based position `frame` (8-bit BGR), decoding forward from the last frame
+  /// read. Frames must be asked for in increasing order. Throws InputError when the clip ends
+  /// early or a frame cannot be decoded.
+  cv::Mat read(int frame);
+
+ private:
+  std::string path_;
+  bool pattern_ = false;
+  int first_number_ = 0;  ///< a pattern's number of frame 1
+  int frame_count_ = 0;
+  double fps_ = 25.0;
+  int width_px_ = 0;
+  int height_px_ = 0;
+  int position_ = 0;  ///< frames read so far (video files)
+  cv::VideoCapture capture_;
+};
+
+/// printf's expansion of a frame pattern with one integer ("%04d", "%d").
+std::string format_frame_path(const std::string& pattern, int number);
+
+/// The path of an executable found on PATH (or name itself when it holds a '/'), empty when
+/// there is none.
+std::string find_program(const std::string& name);
+
+/// Runs argv (argv[0] found on PATH) with no input, waiting for it. Returns its exit status
+/// (-1 when it could not be started) and puts the last lines it wrote to stderr in *errors.
+int run_program(const std::vector<std::string>& argv, std::string* errors);
+
+/// What assemble_video did.
+struct AssembledVideo {
+  bool with_ffmpeg = false;  ///< else OpenCV's VideoWriter, without audio
+  std::string codec;         ///< e.g. "H.264 (libx264)"
+  std::string problem;       ///< why ffmpeg was not used or failed (a warning for the user)
+};
+
+/// Writes frames first..last of frame_pattern (PNG files) as the video `output` (its extension
+/// picks the container) at fps, atomically. With the ffmpeg program (ffmpeg: its name, empty for
+/// none), the video is H.264 (MPEG-4 Part 2 in .avi, VP9 in .webm) and the audio of audio_source
+/// from audio_start_s on is copied in, when it has any; without it, or when it fails, OpenCV
+/// writes the video alone. Throws OutputError naming output when neither can write it.
+AssembledVideo assemble_video(const std::string& frame_pattern, int first, int last, double fps,
+                              const std::string& output, const std::string& audio_source,
+                              double audio_start_s, const std::string& ffmpeg);
+
+}  // namespace stylize
