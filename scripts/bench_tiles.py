@@ -31,12 +31,10 @@ import time
 import numpy as np
 import torch
 
-from vgg_yardstick import ROOT, WEIGHTS, features, gram, load_network, load_rgb, resized
+from vgg_yardstick import ROOT, WEIGHTS, load_network, load_rgb, style_content_scores as scores
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 REFERENCE = os.path.join(SHARED, "reference", "neural-style", "inputs")
-STYLE_LAYERS = ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_3"]
-CONTENT_LAYER = "relu3_2"
 ALIGN_PX = 4  # the blocks 1-3 plan's deepest layer follows two poolings
 
 
@@ -75,22 +73,6 @@ def seam_ratio(image, tile, margin, passes):
     return float(np.mean(at) / np.mean(beside)) if at else float("nan")
 
 
-def scores(network, output, photo, painting, size):
-    style = []
-    for side in (size // 4, size // 2, size):
-        out_f = features(network, resized(output, side), STYLE_LAYERS)
-        photo_f = features(network, resized(photo, side), STYLE_LAYERS)
-        paint_f = features(network, resized(painting, side), STYLE_LAYERS)
-        for name in STYLE_LAYERS:
-            target = gram(paint_f[name])
-            style.append(float(((gram(out_f[name]) - target) ** 2).sum() /
-                               ((gram(photo_f[name]) - target) ** 2).sum()))
-    out_c = features(network, output, [CONTENT_LAYER])[CONTENT_LAYER]
-    photo_c = features(network, resized(photo, max(output.size)), [CONTENT_LAYER])[CONTENT_LAYER]
-    content = float(((out_c - photo_c) ** 2).sum() / (photo_c ** 2).sum())
-    return float(np.mean(style)), content
-
-
 def run(cmd, label):
     start = time.time()
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -105,7 +87,7 @@ def option(args, name, default):
 
 def quality(a, base, network, work):
     photo, painting = load_rgb(a.content), load_rgb(a.style)
-    rows = [("untiled", [])] + [("tiled", ["--tile-size", str(a.tile_size)])]
+    rows = [] if a.variants_only else [("untiled", []), ("tiled", ["--tile-size", str(a.tile_size)])]
     rows += [("tiled " + v, ["--tile-size", str(a.tile_size)] + v.split()) for v in a.variants]
     print(f"quality: {os.path.basename(a.content)} x {os.path.basename(a.style)}, {a.size} px, "
           f"{a.iterations} iterations, tiles of {a.tile_size} px")
@@ -178,6 +160,9 @@ def main():
     parser.add_argument("--big-iterations", type=int, default=10)
     parser.add_argument("--only", choices=["quality", "big"])
     parser.add_argument("--keep", help="folder to keep the quality outputs in")
+    parser.add_argument("--variants-only", action="store_true",
+                        help="quality: only the --variants rows (the runs are deterministic, so "
+                             "the untiled and default rows of an earlier run still stand)")
     a = parser.parse_args()
     base = [a.binary, "-c", a.content, "--model", a.model, "--seed", "1"]
     with tempfile.TemporaryDirectory() as work:

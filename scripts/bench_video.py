@@ -8,14 +8,18 @@ Clips (made here, not committed):
          dpkg-deb -x; skipped when neither works), at --size
 Modes, each frame from --iterations (the first of a chain too):
   independent   --temporal-weight 0: every frame on its own, as an image is made
-  temporal=     the temporal loss, --frame-iterations equal to --iterations
-  temporal      the temporal loss with stylize's default --frame-iterations (plus --variants)
+  temporal      stylize's defaults: the temporal loss, --frame-iterations as --iterations
+  temporal ...  the same with --variants' options
 Columns:
   warp     mean |out_t+1(x) - out_t(x + flow)| in grey levels over the pixels whose flow is
            consistent (stylize_warp_error: DIS flow of the input frames, forward-backward check)
   known    the same with the true motion (pan only: x + 3 px)
   s/frame  median seconds per frame after the first (the JSON frame events)
-  content, style   mean engine losses over the frames after the first (weighted, as logged)
+  style, content   the look of the frames written (after the first), by this project's
+           yardstick (vgg_yardstick.style_content_scores: real VGG-19 blocks 1-3, style over
+           three evaluation sizes): each frame against its own input frame and the painting.
+           Not the engine's logged losses: those are of the optimised float image, whose finest
+           structure (below one grey level) a PNG or a sub-pixel shift does not keep
 Then the shard check: the pan clip in 2 shards, the jump between the shards' frames against the
 ordinary pairs' warp error.
 
@@ -34,6 +38,8 @@ import time
 
 import numpy as np
 from PIL import Image
+
+from vgg_yardstick import load_network, load_rgb, style_content_scores
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
@@ -103,7 +109,14 @@ def known_pan_error(out_pattern, frames):
     return float(np.mean(errors))
 
 
-def row(a, work, name, clip, frames, label, extra):
+def look(network, a, clip, out_pattern, frames):
+    painting = load_rgb(a.style)
+    scores = [style_content_scores(network, load_rgb(out_pattern % t), load_rgb(clip % t), painting,
+                                   a.size) for t in range(2, frames + 1)]
+    return tuple(float(np.mean(column)) for column in zip(*scores))
+
+
+def row(a, network, work, name, clip, frames, label, extra):
     out_dir = os.path.join(work, f"{name}-{label}".replace(" ", "_").replace(",", "_"))
     os.makedirs(out_dir)
     out_pattern = os.path.join(out_dir, "%04d.png")
@@ -113,13 +126,12 @@ def row(a, work, name, clip, frames, label, extra):
     warp = warp_error(a, clip, out_pattern, 1, frames)
     known = known_pan_error(out_pattern, frames) if name == "pan" else float("nan")
     seconds = statistics.median(r["seconds"] for r in later)
-    content = statistics.mean(r["loss"]["content"] for r in later)
-    style = statistics.mean(r["loss"]["style"] for r in later)
-    print(f"{name:5} {label:34} {warp:7.2f} {known:7.2f} {seconds:8.2f} {content:8.4f} "
-          f"{style:8.4f}", flush=True)
+    style, content = look(network, a, clip, out_pattern, frames)
+    print(f"{name:5} {label:34} {warp:7.2f} {known:7.2f} {seconds:8.2f} {style:8.4f} "
+          f"{content:8.4f}", flush=True)
     if a.keep:
         shutil.copytree(out_dir, os.path.join(a.keep, os.path.basename(out_dir)))
-    return warp, seconds
+    return warp, seconds, style, content
 
 
 def shard_check(a, work, clip, frames):
@@ -172,21 +184,21 @@ def main():
                 clips["real"] = real
         print(f"{a.frames} frames, {a.size} px, {a.iterations} iterations, style "
               f"{os.path.basename(a.style)}, started {time.strftime('%H:%M:%S')}")
-        print(f"{'clip':5} {'mode':34} {'warp':>7} {'known':>7} {'s/frame':>8} {'content':>8} "
-              f"{'style':>8}")
-        modes = [("independent", ["--temporal-weight", "0"]),
-                 ("temporal=", ["--frame-iterations", str(a.iterations)]),
-                 ("temporal", [])]
+        print(f"{'clip':5} {'mode':34} {'warp':>7} {'known':>7} {'s/frame':>8} {'style':>8} "
+              f"{'content':>8}")
+        network = load_network()
+        modes = [("independent", ["--temporal-weight", "0"]), ("temporal", [])]
         modes += [("temporal " + v, v.split()) for v in a.variants]
         for name, clip in clips.items():
             base = None
             for label, extra in modes:
-                warp, seconds = row(a, work, name, clip, a.frames, label, extra)
+                measured = row(a, network, work, name, clip, a.frames, label, extra)
                 if base is None:
-                    base = (warp, seconds)
-                elif label == "temporal":
-                    print(f"      {'':34} ratio to independent: warp {warp / base[0]:.2f}x, "
-                          f"time {seconds / base[1]:.2f}x")
+                    base = measured
+                else:
+                    print(f"      {'':34} against independent: warp {measured[0] / base[0]:.2f}x, "
+                          f"time {measured[1] / base[1]:.2f}x, style {measured[2] / base[2]:.2f}x, "
+                          f"content {measured[3] / base[3]:.2f}x")
         if "pan" in clips and not a.no_shards:
             shard_check(a, work, clips["pan"], a.frames)
     finally:

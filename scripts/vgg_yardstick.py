@@ -14,6 +14,8 @@ CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16]  # conv1_1 .. conv3_4 in vgg19().fea
 RELU_NAMES = {1: "relu1_1", 3: "relu1_2", 6: "relu2_1", 8: "relu2_2", 11: "relu3_1",
               13: "relu3_2", 15: "relu3_3", 17: "relu3_4"}
 MEAN_BGR = torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+STYLE_LAYERS = ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_3"]
+CONTENT_LAYER = "relu3_2"
 
 
 def load_network(weights_path=WEIGHTS):
@@ -68,3 +70,23 @@ def features(network, image, names):
 def gram(f):
     flat = f.reshape(f.shape[1], -1)
     return flat @ flat.T / flat.shape[1]
+
+
+def style_content_scores(network, output, photo, painting, size):
+    """(style distance, content distance) of a PIL output against its photo and painting:
+    style = mean over evaluation sides size/4, size/2, size and STYLE_LAYERS of
+    |G(output) - G(painting)|^2 / |G(photo) - G(painting)|^2; content = |F(output) - F(photo)|^2
+    / |F(photo)|^2 at CONTENT_LAYER, at the output's size."""
+    style = []
+    for side in (size // 4, size // 2, size):
+        out_f = features(network, resized(output, side), STYLE_LAYERS)
+        photo_f = features(network, resized(photo, side), STYLE_LAYERS)
+        paint_f = features(network, resized(painting, side), STYLE_LAYERS)
+        for name in STYLE_LAYERS:
+            target = gram(paint_f[name])
+            style.append(float(((gram(out_f[name]) - target) ** 2).sum() /
+                               ((gram(photo_f[name]) - target) ** 2).sum()))
+    out_c = features(network, output, [CONTENT_LAYER])[CONTENT_LAYER]
+    photo_c = features(network, resized(photo, max(output.size)), [CONTENT_LAYER])[CONTENT_LAYER]
+    content = float(((out_c - photo_c) ** 2).sum() / (photo_c ** 2).sum())
+    return float(np.mean(style)), content

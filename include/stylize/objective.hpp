@@ -81,7 +81,8 @@ struct WindowContext {
 /// Temporal consistency of a video frame (Ruder, Dosovitskiy and Brox 2016): earlier frames'
 /// stylized images warped into this frame by the optical flow, each with per-pixel weights (0
 /// where the flow is not trusted, stylize/optical_flow.hpp). The loss is weight x the sum over
-/// them of the weighted mean squared difference (RGB in [0,1]) between the image and the warp.
+/// them of sum(c (x - warp)^2) / (3 H W): squared differences of RGB in [0,1], weighted by c,
+/// over the frame's element count (Ruder et al.'s 1/D).
 /// Where several earlier frames are given, the caller makes their weights disjoint (the nearest
 /// frame's first).
 struct TemporalTarget {

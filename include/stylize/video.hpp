@@ -15,10 +15,12 @@ bool is_frame_pattern(const std::string& path);
 /// True for a video file by its extension (.mp4 .avi .mkv .mov .webm .m4v .mpg .mpeg .wmv) or a
 /// frame pattern: what makes --content a video and --output a video's.
 bool is_video_path(const std::string& path);
-/// True when the output is a video file to assemble (not a frame pattern).
+/// True when the output is a video file stylize writes: .mp4 .m4v .mov .mkv (H.264), .avi
+/// (MPEG-4 Part 2), .webm (VP9).
 bool is_video_file_output(const std::string& path);
 /// Where a video output's frames are kept until it is assembled: "<output>.frames", one
-/// "%06d.png" per frame of the clip. A frame pattern output is its own frame pattern.
+/// "%06d.png" per frame of the clip (a '%' of the output's name escaped). A frame pattern
+/// output is its own frame pattern.
 std::string video_frame_pattern(const std::string& output);
 
 /// How a clip is stylized, besides the StyleConfig of each frame.

@@ -87,6 +87,11 @@ int make_video(const ParsedArgs& parsed, std::ostream& out, std::ostream& err,
   const CliOptions& o = parsed.options;
   std::string shard_text;
   VideoJob job = video_job(o, &shard_text);
+  if (o.skip_existing && is_video_file_output(job.output_path) &&
+      output_is_complete(job.output_path)) {
+    log.info("skip (exists): {}", job.output_path);
+    return kExitOk;
+  }
   if (o.dry_run) {
     out << job.content_path << " + " << fmt::format("{}", fmt::join(job.style_paths, ", "))
         << " -> " << job.output_path << " (video, shard " << shard_text << ")\n";

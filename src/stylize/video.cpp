@@ -8,6 +8,7 @@
 
 #include <opencv2/imgproc.hpp>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <set>
 
 namespace stylize {
 namespace fs = std::filesystem;
@@ -30,11 +32,17 @@ const std::vector<std::string>& video_extensions() {
   return extensions;
 }
 
-bool has_video_extension(const std::string& path) {
+/// The containers stylize writes (ffmpeg_video_codec in video_io.cpp picks their codecs).
+const std::vector<std::string>& output_video_extensions() {
+  static const std::vector<std::string> extensions{".mp4", ".m4v", ".mov", ".mkv", ".avi",
+                                                   ".webm"};
+  return extensions;
+}
+
+bool has_extension(const std::string& path, const std::vector<std::string>& known) {
   std::string ext = fs::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const auto& known = video_extensions();
   return std::find(known.begin(), known.end(), ext) != known.end();
 }
 
@@ -57,6 +65,7 @@ cv::Mat tensor_mat(const at::Tensor& image) {
 }
 
 at::Tensor mat_tensor(const cv::Mat& mat) {
+  CV_Assert(mat.depth() == CV_32F && mat.isContinuous());
   const int channels = mat.channels();
   return torch::from_blob(const_cast<float*>(mat.ptr<float>()), {1, mat.rows, mat.cols, channels},
                           at::kFloat)
@@ -117,15 +126,18 @@ bool is_frame_pattern(const std::string& path) {
 }
 
 bool is_video_path(const std::string& path) {
-  return is_frame_pattern(path) || has_video_extension(path);
+  return is_frame_pattern(path) || has_extension(path, video_extensions());
 }
 
 bool is_video_file_output(const std::string& path) {
-  return !is_frame_pattern(path) && has_video_extension(path);
+  return !is_frame_pattern(path) && has_extension(path, output_video_extensions());
 }
 
 std::string video_frame_pattern(const std::string& output) {
-  return is_frame_pattern(output) ? output : output + ".frames/%06d.png";
+  if (is_frame_pattern(output)) return output;
+  std::string escaped;  // the output's own '%' are not conversions
+  for (char c : output) escaped += c == '%' ? std::string("%%") : std::string(1, c);
+  return escaped + ".frames/%06d.png";
 }
 
 /// Stylizer::run_video's state: the clip, the frames held for the flow and the temporal loss,
@@ -152,8 +164,14 @@ class VideoRun {
     check_output();
     FrameSource source(job_.content_path);
     plan_range(source);
+    check_frames_are_not_inputs(source);
     config_ = stylizer_.fit_memory(source.width_px(), source.height_px(), 0, job_events_);
     config_.init = resolve_init(config_.init, config_.colour_mode);
+    if (config_.snapshot_every_iters > 0) {
+      notify(JobNotice::Level::kInfo, "--save-every applies to images: a video's frames are "
+                                      "written as they are made");
+      config_.snapshot_every_iters = 0;
+    }
     if (config_.tile_size_px > 0 && config_.size_px > config_.tile_size_px) {
       throw MemoryError("a video's frames are not made in tiles: use a --size of at most " +
                         std::to_string(config_.tile_size_px) + " px or a larger --max-memory");
@@ -166,6 +184,12 @@ class VideoRun {
     plan_.fps = source.fps();
     plan_.config = config_;
     if (events_.on_start) events_.on_start(plan_);
+    if (is_video_file_output(job_.output_path) && !is_frame_pattern(job_.content_path) &&
+        find_program(video_.ffmpeg).empty()) {
+      notify(JobNotice::Level::kWarning,
+             "ffmpeg is not installed: the video will have no audio (Debian: apt install ffmpeg)");
+    }
+    if (config_.colour_mode == ColourMode::kStatistics) fix_palette();
     make_frames(source);
     result_.elapsed_s = std::chrono::duration<double>(Clock::now() - start_).count();
     if (!result_.cancelled) assemble();
@@ -179,9 +203,10 @@ class VideoRun {
 
   void check_output() {
     const std::string& output = job_.output_path;
-    if (!is_video_path(output)) {
-      throw ConfigError("the output of a video must be a video file (.mp4, .avi, .mkv, .mov, "
-                        ".webm) or a frame pattern such as out/%04d.png, not '" + output + "'");
+    if (!is_frame_pattern(output) && !is_video_file_output(output)) {
+      throw ConfigError("the output of a video must be a video file (.mp4, .m4v, .mov, .mkv, "
+                        ".avi, .webm) or a frame pattern such as out/%04d.png, not '" + output +
+                        "'");
     }
     if (video_.temporal_weight < 0.0 || video_.temporal_weight > kMaxLossWeight) {
       throw ConfigError("--temporal-weight must be between 0 and 1e9");
@@ -241,6 +266,37 @@ class VideoRun {
     result_.frames_resumed = plan_.frames_done;
   }
 
+  /// A frame pattern output must not name the clip's own frame files (compared as files).
+  void check_frames_are_not_inputs(const FrameSource& source) const {
+    if (!is_frame_pattern(job_.content_path)) return;
+    std::set<std::pair<dev_t, ino_t>> inputs;
+    struct stat info {};
+    for (int k = 1; k <= source.frame_count(); ++k) {
+      if (::stat(source.frame_file(k).c_str(), &info) == 0) inputs.emplace(info.st_dev, info.st_ino);
+    }
+    const std::string pattern = video_frame_pattern(job_.output_path);
+    for (int k = plan_.lead_first_frame; k <= plan_.last_frame; ++k) {
+      const std::string output = format_frame_path(pattern, k);
+      if (::stat(output.c_str(), &info) == 0 && inputs.count({info.st_dev, info.st_ino}) > 0) {
+        throw ConfigError("output frame '" + output + "' is one of the frames of '" +
+                          job_.content_path +
+                          "': refusing to overwrite an input (choose another output)");
+      }
+    }
+  }
+
+  /// --preserve-colors stats: the paintings recoloured to the first frame of the range, for
+  /// every scale, so every frame, shard and resumed run shares one palette.
+  void fix_palette() {
+    FrameSource reference(job_.content_path);
+    const at::Tensor first = resize_longest_side(frame_tensor(reference.read(range_first_)),
+                                                 config_.size_px);
+    for (int side : scale_ladder(config_.size_px, config_.min_size_px, config_.scale_step)) {
+      stylizer_.guides_for(image_job_, style_side_px(side, config_.style_scale), {}, {}, first,
+                           config_, job_events_);
+    }
+  }
+
   [[nodiscard]] std::string frame_path(int frame) const {
     return format_frame_path(plan_.frame_pattern, frame);
   }
@@ -249,19 +305,26 @@ class VideoRun {
   void make_frames(FrameSource& source) {
     const int deepest = *std::max_element(video_.temporal_frames.begin(),
                                           video_.temporal_frames.end());
-    const int count =
-        plan_.last_frame - plan_.lead_first_frame + 1 - plan_.frames_done;
+    int first_missing = plan_.first_frame;
+    while (first_missing <= plan_.last_frame && output_is_complete(frame_path(first_missing))) {
+      ++first_missing;
+    }
+    if (first_missing > plan_.last_frame) return;
+    // A resumed chunk goes on from its finished frames; a fresh one settles after its lead.
+    const bool fresh = first_missing == plan_.first_frame;
+    const int start = fresh ? plan_.lead_first_frame
+                            : std::max(plan_.first_frame, first_missing - deepest);
+    const int count = (fresh ? plan_.first_frame - plan_.lead_first_frame : 0) +
+                      plan_.last_frame - plan_.first_frame + 1 - plan_.frames_done;
     int index = 0;
-    for (int k = plan_.lead_first_frame; k <= plan_.last_frame; ++k) {
+    for (int k = start; k <= plan_.last_frame; ++k) {
       const bool done = own(k) && output_is_complete(frame_path(k));
-      // Frames are decoded in order; a finished frame's content is needed only as the flow's
-      // partner of the next, so it is converted only then.
-      const cv::Mat bgr = source.read(k);
+      const cv::Mat bgr = source.read(k);  // in order: a video decodes forward
       held_.erase(held_.begin(), held_.lower_bound(k - deepest));
       HeldFrame& frame = held_[k];
       frame.content = resize_longest_side(frame_tensor(bgr), config_.size_px);
       frame.grey = flow_frame(frame.content);
-      if (done) {
+      if (done) {  // its result is read from the file if a later frame needs it
         frame.result_path = frame_path(k);
         continue;
       }
@@ -286,10 +349,7 @@ class VideoRun {
       auto earlier = held_.find(k - j);
       if (earlier == held_.end()) continue;
       HeldFrame& before = earlier->second;
-      if (!before.result.defined()) {
-        before.result = load_image_rgb01_exact(before.result_path, plan_.width_px,
-                                               plan_.height_px);
-      }
+      if (!before.result.defined()) before.result = read_finished_frame(before.result_path);
       const cv::Mat backward = compute_flow(now.grey, before.grey, video_.flow);
       const cv::Mat forward = compute_flow(before.grey, now.grey, video_.flow);
       cv::Mat weights = flow_consistency(backward, forward) - covered;
@@ -300,6 +360,19 @@ class VideoRun {
     }
     *consistent_share = cv::mean(covered)[0];
     return target;
+  }
+
+  /// A frame an earlier run finished, checked to be of this run's size.
+  [[nodiscard]] at::Tensor read_finished_frame(const std::string& path) const {
+    at::Tensor image = load_image_rgb01(path, 0);
+    if (image.size(3) != plan_.width_px || image.size(2) != plan_.height_px) {
+      throw ConfigError("frame '" + path + "' is " + std::to_string(image.size(3)) + "x" +
+                        std::to_string(image.size(2)) + " px, not the " +
+                        std::to_string(plan_.width_px) + "x" + std::to_string(plan_.height_px) +
+                        " of this run: an earlier run with other settings made it (remove it "
+                        "or run with those settings)");
+    }
+    return image;
   }
 
   void make_frame(int k, int index, int count) {
@@ -353,11 +426,14 @@ class VideoRun {
 
   void assemble() {
     if (!is_video_file_output(job_.output_path)) return;
+    const fs::path output(job_.output_path);
     const fs::path frames_dir = fs::path(format_frame_path(plan_.frame_pattern, 1)).parent_path();
-    const FileLock lock((frames_dir / ".assemble.lock").string());
+    // Shards finishing together: one assembles, the others find the frames gone.
+    const FileLock lock((output.parent_path() / ("." + output.filename().string() + ".lock"))
+                            .string());
+    std::error_code ec;
+    if (!fs::exists(frames_dir, ec)) return;
     for (int k = range_first_; k <= range_last_; ++k) {
-      std::error_code ec;
-      if (!fs::exists(frames_dir, ec)) return;  // another shard assembled it meanwhile
       if (!output_is_complete(frame_path(k))) {
         notify(JobNotice::Level::kInfo,
                "frame " + std::to_string(k) + " is not made yet: " + job_.output_path +
@@ -366,14 +442,21 @@ class VideoRun {
       }
     }
     const bool pattern_input = is_frame_pattern(job_.content_path);
-    const auto video = assemble_video(plan_.frame_pattern, range_first_, range_last_, plan_.fps,
-                                      job_.output_path, pattern_input ? "" : job_.content_path,
-                                      (range_first_ - 1) / plan_.fps, video_.ffmpeg);
-    if (!video.problem.empty() && !pattern_input) notify(JobNotice::Level::kWarning, video.problem);
+    const auto video =
+        assemble_video(plan_.frame_pattern, range_first_, range_last_, plan_.fps,
+                       job_.output_path, pattern_input ? "" : job_.content_path,
+                       (range_first_ - 1) / plan_.fps, video_.ffmpeg, cancel_);
+    if (video.cancelled) {
+      result_.cancelled = true;
+      return;
+    }
+    const bool warned_at_start = find_program(video_.ffmpeg).empty();
+    if (!video.problem.empty() && !pattern_input && !warned_at_start) {
+      notify(JobNotice::Level::kWarning, video.problem);
+    }
     result_.assembled = true;
     result_.with_audio = video.with_ffmpeg && !pattern_input;
     result_.codec = video.codec;
-    std::error_code ec;
     fs::remove_all(frames_dir, ec);
   }
 

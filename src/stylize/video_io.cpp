@@ -2,6 +2,7 @@
 #include "video_io.hpp"
 
 #include <stylize/errors.hpp>
+#include <stylize/video.hpp>
 
 #include <fcntl.h>
 #include <opencv2/imgcodecs.hpp>
@@ -37,19 +38,23 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
-/// ffmpeg's encoder arguments for a container, by the output's extension.
-std::vector<std::string> ffmpeg_codecs(const std::string& ext, std::string* codec) {
+/// ffmpeg's video encoder arguments for a container, by the output's extension, and the audio
+/// encoder used where the source's audio cannot be copied into that container.
+std::vector<std::string> ffmpeg_video_codec(const std::string& ext, std::string* codec,
+                                            std::string* audio_codec) {
   if (ext == ".avi") {
     *codec = "MPEG-4 Part 2 (ffmpeg)";
-    return {"-c:v", "mpeg4", "-q:v", "2", "-c:a", "libmp3lame"};
+    *audio_codec = "libmp3lame";
+    return {"-c:v", "mpeg4", "-q:v", "2"};
   }
   if (ext == ".webm") {
     *codec = "VP9 (libvpx)";
-    return {"-c:v", "libvpx-vp9", "-crf", "30", "-b:v", "0", "-pix_fmt", "yuv420p", "-c:a",
-            "libopus"};
+    *audio_codec = "libopus";
+    return {"-c:v", "libvpx-vp9", "-crf", "30", "-b:v", "0", "-pix_fmt", "yuv420p"};
   }
   *codec = "H.264 (libx264)";
-  return {"-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k"};
+  *audio_codec = "aac";
+  return {"-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p"};
 }
 
 /// OpenCV's FourCC codes to try for a container, best first.
@@ -88,7 +93,8 @@ AssembledVideo assemble_with_opencv(const std::string& pattern, int first, int l
       cv::Mat frame = cv::imread(format_frame_path(pattern, k), cv::IMREAD_COLOR);
       if (frame.empty() || frame.cols + frame.cols % 2 != size.width) {
         writer.release();
-        fs::remove(temp);
+        std::error_code ec;
+        fs::remove(temp, ec);
         throw OutputError("cannot assemble '" + output + "': frame " +
                           format_frame_path(pattern, k) + " is missing or of another size");
       }
@@ -114,7 +120,7 @@ AssembledVideo assemble_with_opencv(const std::string& pattern, int first, int l
 }  // namespace
 
 FrameSource::FrameSource(const std::string& path) : path_(path) {
-  pattern_ = path.find('%') != std::string::npos;
+  pattern_ = is_frame_pattern(path);
   if (pattern_) {
     for (int start = 0; start <= 4 && frame_count_ == 0; ++start) {
       if (!is_file(format_frame_path(path, start))) continue;
@@ -153,7 +159,13 @@ FrameSource::FrameSource(const std::string& path) : path_(path) {
     throw InputError("cannot read video '" + path + "': it has no frames that decode");
   }
   capture_.release();
-  capture_.open(path, cv::CAP_FFMPEG);
+  if (!capture_.open(path, cv::CAP_FFMPEG)) {
+    throw InputError("cannot read video '" + path + "': it cannot be opened a second time");
+  }
+}
+
+std::string FrameSource::frame_file(int frame) const {
+  return pattern_ ? format_frame_path(path_, first_number_ + frame - 1) : std::string();
 }
 
 cv::Mat FrameSource::read(int frame) {
@@ -162,7 +174,7 @@ cv::Mat FrameSource::read(int frame) {
   }
   cv::Mat image;
   if (pattern_) {
-    const std::string file = format_frame_path(path_, first_number_ + frame - 1);
+    const std::string file = frame_file(frame);
     image = cv::imread(file, cv::IMREAD_COLOR);
     if (image.empty()) throw InputError("cannot read frame '" + file + "': not a decodable image");
     if (width_px_ > 0 && (image.cols != width_px_ || image.rows != height_px_)) {
@@ -241,7 +253,8 @@ int run_program(const std::vector<std::string>& argv, std::string* errors) {
 
 AssembledVideo assemble_video(const std::string& frame_pattern, int first, int last, double fps,
                               const std::string& output, const std::string& audio_source,
-                              double audio_start_s, const std::string& ffmpeg) {
+                              double audio_start_s, const std::string& ffmpeg,
+                              const std::atomic<bool>* cancel) {
   AssembledVideo done;
   const std::string program = find_program(ffmpeg);
   if (program.empty()) {
@@ -250,29 +263,40 @@ AssembledVideo assemble_video(const std::string& frame_pattern, int first, int l
   }
   const std::string temp = temp_video_beside(output);
   const int frames = last - first + 1;
-  std::vector<std::string> argv{program, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-                                "-framerate", std::to_string(fps), "-start_number",
-                                std::to_string(first), "-i", frame_pattern};
-  if (!audio_source.empty()) {
-    argv.insert(argv.end(), {"-ss", std::to_string(audio_start_s), "-t",
-                             std::to_string(frames / fps), "-i", audio_source, "-map", "0:v:0",
-                             "-map", "1:a?"});
-  }
-  const auto codecs = ffmpeg_codecs(lower_extension(output), &done.codec);
-  argv.insert(argv.end(), codecs.begin(), codecs.end());
-  argv.insert(argv.end(), {"-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-frames:v",
-                           std::to_string(frames), temp});
+  std::string audio_codec;
+  const auto video_codec = ffmpeg_video_codec(lower_extension(output), &done.codec, &audio_codec);
   std::string errors;
-  const int status = run_program(argv, &errors);
-  std::error_code ec;
-  if (status == 0 && fs::file_size(temp, ec) > 0 && !ec) {
-    fs::rename(temp, output, ec);
-    if (!ec) {
-      done.with_ffmpeg = true;
+  int status = -1;
+  // The source's audio copied as it is; where the container does not take its codec, encoded.
+  for (const std::string& audio : {std::string("copy"), audio_codec}) {
+    std::vector<std::string> argv{program,        "-nostdin",    "-hide_banner",
+                                  "-loglevel",    "error",       "-y",
+                                  "-framerate",   std::to_string(fps), "-start_number",
+                                  std::to_string(first), "-i",   frame_pattern};
+    if (!audio_source.empty()) {
+      argv.insert(argv.end(), {"-ss", std::to_string(audio_start_s), "-t",
+                               std::to_string(frames / fps), "-i", audio_source, "-map", "0:v:0",
+                               "-map", "1:a?", "-c:a", audio});
+    }
+    argv.insert(argv.end(), video_codec.begin(), video_codec.end());
+    argv.insert(argv.end(), {"-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-frames:v",
+                             std::to_string(frames), temp});
+    status = run_program(argv, &errors);
+    std::error_code ec;
+    if (status == 0 && fs::file_size(temp, ec) > 0 && !ec) {
+      fs::rename(temp, output, ec);
+      if (!ec) {
+        done.with_ffmpeg = true;
+        return done;
+      }
+    }
+    fs::remove(temp, ec);
+    if (cancel != nullptr && cancel->load()) {  // Ctrl-C reaches ffmpeg too: not a failure
+      done.cancelled = true;
       return done;
     }
+    if (audio_source.empty()) break;
   }
-  fs::remove(temp, ec);
   done.problem = "ffmpeg failed (" + (errors.empty() ? "exit " + std::to_string(status) : errors) +
                  "): the video has no audio";
   return assemble_with_opencv(frame_pattern, first, last, fps, output, done);

@@ -4,6 +4,7 @@
 #include <opencv2/core/mat.hpp>
 #include <opencv2/videoio.hpp>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,7 +12,8 @@
 namespace stylize {
 
 /// The frames of a clip in order: a video file through OpenCV's FFmpeg backend, or the files of
-/// a printf pattern ("frames/%04d.png", numbered from 0 or 1 to the first gap, as ffmpeg does).
+/// a printf pattern ("frames/%04d.png": the first file numbered 0 to 4, then on to the first gap,
+/// as ffmpeg does). Frames are counted from 1 whatever the files' numbers.
 class FrameSource {
  public:
   /// Throws InputError naming path when it cannot be opened or has no frames.
@@ -24,6 +26,8 @@ class FrameSource {
   /// read. Frames must be asked for in increasing order. Throws InputError when the clip ends
   /// early or a frame cannot be decoded.
   cv::Mat read(int frame);
+  /// A frame pattern's file of frame (1-based); empty for a video file.
+  [[nodiscard]] std::string frame_file(int frame) const;
 
  private:
   std::string path_;
@@ -53,15 +57,19 @@ struct AssembledVideo {
   bool with_ffmpeg = false;  ///< else OpenCV's VideoWriter, without audio
   std::string codec;         ///< e.g. "H.264 (libx264)"
   std::string problem;       ///< why ffmpeg was not used or failed (a warning for the user)
+  bool cancelled = false;    ///< cancel was raised while ffmpeg ran: nothing was written
 };
 
 /// Writes frames first..last of frame_pattern (PNG files) as the video `output` (its extension
 /// picks the container) at fps, atomically. With the ffmpeg program (ffmpeg: its name, empty for
 /// none), the video is H.264 (MPEG-4 Part 2 in .avi, VP9 in .webm) and the audio of audio_source
-/// from audio_start_s on is copied in, when it has any; without it, or when it fails, OpenCV
-/// writes the video alone. Throws OutputError naming output when neither can write it.
+/// from audio_start_s on goes in, when it has any (copied, or encoded where the container does
+/// not take its codec); without ffmpeg, or when it fails, OpenCV writes the video alone. cancel
+/// raised while ffmpeg runs (Ctrl-C reaches it too): nothing is written. Throws OutputError
+/// naming output when neither can write it.
 AssembledVideo assemble_video(const std::string& frame_pattern, int first, int last, double fps,
                               const std::string& output, const std::string& audio_source,
-                              double audio_start_s, const std::string& ffmpeg);
+                              double audio_start_s, const std::string& ffmpeg,
+                              const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace stylize

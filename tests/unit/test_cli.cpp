@@ -868,9 +868,8 @@ class CliVideoTest : public ::testing::Test {
  protected:
   void SetUp() override {
     test::write_test_image(dir_.file("style.jpg"), 40, 40, 3);
-    cv::Mat wide(36, 60, CV_8UC3);
     test::write_test_image(dir_.file("wide.png"), 60, 36, 12);
-    wide = cv::imread(dir_.file("wide.png"));
+    const cv::Mat wide = cv::imread(dir_.file("wide.png"));
     for (int t = 0; t < 3; ++t) {
       cv::imwrite(dir_.file("f" + std::to_string(t + 1) + ".png"), wide(cv::Rect(2 * t, 0, 48, 36)));
     }
@@ -924,8 +923,8 @@ TEST_F(CliVideoTest, what_applies_to_images_only_is_refused_for_a_video) {
   run = run_cli(video_args(dir_.file("out.png")));
   EXPECT_EQ(run.exit_code, kExitUsage);
   EXPECT_EQ(test::lines_of(run.err).back(),
-            "stylize: error: the output of a video must be a video file (.mp4, .avi, .mkv, .mov, "
-            ".webm) or a frame pattern such as out/%04d.png, not '" +
+            "stylize: error: the output of a video must be a video file (.mp4, .m4v, .mov, .mkv, "
+            ".avi, .webm) or a frame pattern such as out/%04d.png, not '" +
                 dir_.file("out.png") + "'");
   EXPECT_FALSE(fs::exists(dir_.file("out.png")));
 }

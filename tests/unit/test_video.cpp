@@ -63,9 +63,8 @@ double pan_flicker(const std::string& pattern) {
   for (int t = 1; t < kFrames; ++t) {
     const auto a = load_image_rgb01(format_frame_path(pattern, t), 0);
     const auto b = load_image_rgb01(format_frame_path(pattern, t + 1), 0);
-    const auto shift = kPanPx * a.size(3) / 48;  // the pan at the output's size
-    const auto w = a.size(3) - shift;
-    sum += (b.narrow(3, 0, w) - a.narrow(3, shift, w)).abs().mean().item<double>();
+    const auto w = a.size(3) - kPanPx;
+    sum += (b.narrow(3, 0, w) - a.narrow(3, kPanPx, w)).abs().mean().item<double>();
   }
   return sum / (kFrames - 1);
 }
@@ -85,6 +84,9 @@ TEST(VideoPaths, patterns_and_video_files_are_told_apart) {
   EXPECT_FALSE(is_video_file_output("out/%04d.png"));
   EXPECT_EQ(video_frame_pattern("a/out.mp4"), "a/out.mp4.frames/%06d.png");
   EXPECT_EQ(video_frame_pattern("out/%04d.png"), "out/%04d.png");
+  EXPECT_EQ(video_frame_pattern("100%.mp4"), "100%%.mp4.frames/%06d.png");
+  EXPECT_EQ(format_frame_path(video_frame_pattern("100%.mp4"), 3), "100%.mp4.frames/000003.png");
+  EXPECT_FALSE(is_video_file_output("out.mpg"));  // read, not written
   EXPECT_EQ(format_frame_path("out/%04d.png", 12), "out/0012.png");
 }
 
@@ -186,6 +188,7 @@ class VideoRunTest : public ::testing::Test {
 };
 
 TEST_F(VideoRunTest, a_clip_becomes_frames_each_held_to_the_previous_one) {
+  config_.size_px = 48;  // the clip's own size: the pan stays a whole number of pixels
   Stylizer stylizer = make();
   const auto clip = write_pan_frames(dir_.path());
   std::vector<FrameReport> frames;
@@ -205,7 +208,7 @@ TEST_F(VideoRunTest, a_clip_becomes_frames_each_held_to_the_previous_one) {
     EXPECT_GT(frames[k].losses.temporal, 0.0);
     EXPECT_GT(frames[k].consistent_share, 0.8);  // all but what the pan brings in
   }
-  EXPECT_EQ(load_image_rgb01(dir_.file("t/03.png"), 0).size(3), 32);
+  EXPECT_EQ(load_image_rgb01(dir_.file("t/03.png"), 0).size(3), 48);
 
   auto independent = job(clip, dir_.file("i/%02d.png"));
   independent.video.temporal_weight = 0.0;
@@ -228,11 +231,16 @@ TEST_F(VideoRunTest, an_interrupted_clip_continues_at_its_first_missing_frame) {
   EXPECT_FALSE(fs::exists(format_frame_path(video_frame_pattern(output), 3)));
 
   std::vector<int> made;
-  events.on_frame = [&](const FrameReport& report) { made.push_back(report.frame); };
+  double first_temporal = 0.0;
+  events.on_frame = [&](const FrameReport& report) {
+    if (made.empty()) first_temporal = report.losses.temporal;
+    made.push_back(report.frame);
+  };
   cancel = false;
   const auto second = stylizer.run_video(job(clip, output), events, &cancel);
   EXPECT_EQ(second.frames_resumed, 2);
   EXPECT_EQ(made, (std::vector<int>{3, 4, 5}));
+  EXPECT_GT(first_temporal, 0.0);  // the chain goes on from frame 2's file
   EXPECT_TRUE(second.assembled);
   EXPECT_FALSE(second.with_audio);
   EXPECT_EQ(FrameSource(output).frame_count(), kFrames);
@@ -259,6 +267,12 @@ TEST_F(VideoRunTest, shards_make_their_own_chunks_after_a_lead_and_the_last_one_
   EXPECT_EQ(second.frames_made, 3);
   EXPECT_FALSE(second.assembled);
   EXPECT_FALSE(fs::exists(format_frame_path(video_frame_pattern(output), 2)));
+
+  frames.clear();  // again: its frames are there, so not even the lead is made
+  const auto again = stylizer.run_video(second_half, events);
+  EXPECT_EQ(again.frames_made, 0);
+  EXPECT_EQ(again.frames_resumed, 3);
+  EXPECT_TRUE(frames.empty());
 
   auto first_half = job(clip, output);
   first_half.video.shard_count = 2;
@@ -289,8 +303,12 @@ TEST_F(VideoRunTest, bad_ranges_and_outputs_are_refused_before_any_work) {
   EXPECT_ERROR_MSG(stylizer.run_video(past_the_end, {}), ConfigError,
                    "--frames 7-9: '" + clip + "' has 5 frames");
   EXPECT_ERROR_MSG(stylizer.run_video(job(clip, dir_.file("out.png")), {}), ConfigError,
-                   "the output of a video must be a video file (.mp4, .avi, .mkv, .mov, .webm) "
-                   "or a frame pattern such as out/%04d.png, not '" + dir_.file("out.png") + "'");
+                   "the output of a video must be a video file (.mp4, .m4v, .mov, .mkv, .avi, "
+                   ".webm) or a frame pattern such as out/%04d.png, not '" + dir_.file("out.png") +
+                       "'");
+  EXPECT_ERROR_MSG(stylizer.run_video(job(clip, dir_.file("f%03d.png")), {}), ConfigError,
+                   "output frame '" + dir_.file("f001.png") + "' is one of the frames of '" +
+                       clip + "': refusing to overwrite an input (choose another output)");
   EXPECT_ERROR_MSG(stylizer.run_video(job(clip, dir_.file("no/such/dir/out.mp4")), {}), OutputError,
                    "cannot write '" + dir_.file("no/such/dir/out.mp4") + "': no such directory");
   auto bad_frames = job(clip, dir_.file("o/%d.png"));
