@@ -99,7 +99,7 @@ def quality(a, base, network, work):
         style, content = scores(network, image, photo, painting, a.size)
         tiled = extra or ["--tile-size", str(a.tile_size)]  # the untiled run: the same places
         seams = seam_ratio(image, option(tiled, "--tile-size", a.tile_size),
-                           option(tiled, "--tile-overlap", 64), option(tiled, "--tile-passes", 2))
+                           option(tiled, "--tile-overlap", 80), option(tiled, "--tile-passes", 2))
         print(f"{label:<44} {style:7.4f} {content:8.4f} {seams:6.3f} {seconds:7.1f}", flush=True)
         if a.keep:
             os.replace(out, os.path.join(a.keep, label.replace(" ", "_") + ".png"))

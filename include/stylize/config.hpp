@@ -65,7 +65,7 @@ inline constexpr double kMaxLossWeight = 1e9;
 inline constexpr double kDefaultMaskFeatherPx = 8.0;
 // Tiled scales (an image larger than the memory budget allows whole): context around each tile
 // and grid passes, chosen by measurement (docs/performance.md "Tiles").
-inline constexpr int kDefaultTileOverlapPx = 64;
+inline constexpr int kDefaultTileOverlapPx = 80;
 inline constexpr int kDefaultTilePasses = 2;
 inline constexpr int kMinTileSizePx = 64;
 inline constexpr int kMaxTilePasses = 8;
@@ -80,7 +80,7 @@ inline constexpr double kDefaultVisualizeContrast = 3.0;
 // Video (stylize/video.hpp): the temporal loss's weight and the earlier frames it compares with,
 // chosen by measurement (docs/performance.md "Video").
 inline constexpr double kDefaultTemporalWeight = 50.0;
-/// Frames a video shard (--shard) stylizes before its own first one, to settle its chain.
+/// Frames a video shard (--shard) stylizes before its own first one, so its chain is under way.
 inline constexpr int kDefaultShardLeadFrames = 4;
 inline constexpr int kMaxChannels = 4096;  ///< channels one visualize run may ask for
 /// --measure compares images at this longest side, whatever size made them.

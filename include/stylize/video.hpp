@@ -38,7 +38,7 @@ struct VideoSettings {
   int first_frame = 1;  ///< 1-based, inclusive
   int last_frame = 0;   ///< 0: the clip's last
   /// This process makes chunk shard_index of shard_count contiguous chunks of the range, after
-  /// shard_lead_frames frames before it (made, not written) that settle its chain.
+  /// shard_lead_frames frames before it (made, not written) that start its chain.
   int shard_index = 0;
   int shard_count = 1;
   int shard_lead_frames = kDefaultShardLeadFrames;

@@ -58,7 +58,7 @@ void log_video_start(spdlog::logger& log, const VideoJob& job, const VideoPlan& 
   if (v.shard_count > 1) {
     range += fmt::format(" (shard {}/{}", v.shard_index + 1, v.shard_count);
     if (plan.lead_first_frame < plan.first_frame) {
-      range += fmt::format(", settling from frame {}", plan.lead_first_frame);
+      range += fmt::format(", its chain from frame {}", plan.lead_first_frame);
     }
     range += ")";
   }

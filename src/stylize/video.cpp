@@ -310,7 +310,7 @@ class VideoRun {
       ++first_missing;
     }
     if (first_missing > plan_.last_frame) return;
-    // A resumed chunk goes on from its finished frames; a fresh one settles after its lead.
+    // A resumed chunk goes on from its finished frames; a fresh one starts with its lead.
     const bool fresh = first_missing == plan_.first_frame;
     const int start = fresh ? plan_.lead_first_frame
                             : std::max(plan_.first_frame, first_missing - deepest);

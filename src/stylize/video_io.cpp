@@ -38,8 +38,9 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
-/// ffmpeg's video encoder arguments for a container, by the output's extension, and the audio
-/// encoder used where the source's audio cannot be copied into that container.
+/// ffmpeg's video encoder arguments for a container, by the output's extension, and its audio
+/// encoder. (The audio is encoded, not copied: ffmpeg 5.1 drops some copied AAC streams without
+/// a word, and a cut one must be re-encoded anyway.)
 std::vector<std::string> ffmpeg_video_codec(const std::string& ext, std::string* codec,
                                             std::string* audio_codec) {
   if (ext == ".avi") {
@@ -265,37 +266,31 @@ AssembledVideo assemble_video(const std::string& frame_pattern, int first, int l
   const int frames = last - first + 1;
   std::string audio_codec;
   const auto video_codec = ffmpeg_video_codec(lower_extension(output), &done.codec, &audio_codec);
+  std::vector<std::string> argv{program,      "-nostdin", "-hide_banner", "-loglevel", "error",
+                                "-y",         "-framerate", std::to_string(fps), "-start_number",
+                                std::to_string(first), "-i", frame_pattern};
+  if (!audio_source.empty()) {
+    argv.insert(argv.end(), {"-ss", std::to_string(audio_start_s), "-t",
+                             std::to_string(frames / fps), "-i", audio_source, "-map", "0:v:0",
+                             "-map", "1:a?", "-c:a", audio_codec});
+  }
+  argv.insert(argv.end(), video_codec.begin(), video_codec.end());
+  argv.insert(argv.end(), {"-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-frames:v",
+                           std::to_string(frames), temp});
   std::string errors;
-  int status = -1;
-  // The source's audio copied as it is; where the container does not take its codec, encoded.
-  for (const std::string& audio : {std::string("copy"), audio_codec}) {
-    std::vector<std::string> argv{program,        "-nostdin",    "-hide_banner",
-                                  "-loglevel",    "error",       "-y",
-                                  "-framerate",   std::to_string(fps), "-start_number",
-                                  std::to_string(first), "-i",   frame_pattern};
-    if (!audio_source.empty()) {
-      argv.insert(argv.end(), {"-ss", std::to_string(audio_start_s), "-t",
-                               std::to_string(frames / fps), "-i", audio_source, "-map", "0:v:0",
-                               "-map", "1:a?", "-c:a", audio});
-    }
-    argv.insert(argv.end(), video_codec.begin(), video_codec.end());
-    argv.insert(argv.end(), {"-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-frames:v",
-                             std::to_string(frames), temp});
-    status = run_program(argv, &errors);
-    std::error_code ec;
-    if (status == 0 && fs::file_size(temp, ec) > 0 && !ec) {
-      fs::rename(temp, output, ec);
-      if (!ec) {
-        done.with_ffmpeg = true;
-        return done;
-      }
-    }
-    fs::remove(temp, ec);
-    if (cancel != nullptr && cancel->load()) {  // Ctrl-C reaches ffmpeg too: not a failure
-      done.cancelled = true;
+  const int status = run_program(argv, &errors);
+  std::error_code ec;
+  if (status == 0 && fs::file_size(temp, ec) > 0 && !ec) {
+    fs::rename(temp, output, ec);
+    if (!ec) {
+      done.with_ffmpeg = true;
       return done;
     }
-    if (audio_source.empty()) break;
+  }
+  fs::remove(temp, ec);
+  if (cancel != nullptr && cancel->load()) {  // Ctrl-C reaches ffmpeg too: not a failure
+    done.cancelled = true;
+    return done;
   }
   done.problem = "ffmpeg failed (" + (errors.empty() ? "exit " + std::to_string(status) : errors) +
                  "): the video has no audio";

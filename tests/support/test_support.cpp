@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -119,6 +120,17 @@ void write_test_image(const std::string& path, int width_px, int height_px,
     }
   }
   if (!cv::imwrite(path, image)) throw std::runtime_error("cannot write test image " + path);
+}
+
+cv::Mat smooth_texture(int width_px, int height_px, int channels, int seed) {
+  cv::Mat noise(height_px, width_px, CV_32FC(channels));
+  cv::RNG rng(static_cast<std::uint64_t>(seed));
+  rng.fill(noise, cv::RNG::UNIFORM, 0.0, 255.0);
+  cv::GaussianBlur(noise, noise, cv::Size(0, 0), 2.0);
+  cv::normalize(noise, noise, 0, 255, cv::NORM_MINMAX);
+  cv::Mat out;
+  noise.convertTo(out, CV_8UC(channels));
+  return out;
 }
 
 CliRun run_cli(const std::vector<std::string>& args) {

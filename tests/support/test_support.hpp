@@ -4,6 +4,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <gtest/gtest.h>
+#include <opencv2/core/mat.hpp>
 
 #include <exception>
 #include <cstdint>
@@ -123,6 +124,10 @@ std::vector<std::uint8_t> test_icc_profile(std::size_t size_bytes);
 
 /// Writes a synthetic 8-bit colour image (smooth gradients plus stripes of the given period).
 void write_test_image(const std::string& path, int width_px, int height_px, int stripe_period_px);
+
+/// A smooth random 8-bit texture (blurred noise stretched to 0-255): structure at several scales,
+/// as optical flow needs. channels 1 (grey) or 3.
+cv::Mat smooth_texture(int width_px, int height_px, int channels, int seed);
 
 /// Result of running the CLI in-process.
 struct CliRun {

@@ -449,7 +449,7 @@ TEST_F(CliRunTest, memory_budget_is_checked_before_the_run) {
   EXPECT_EQ(run.exit_code, kExitMemory) << run.err;
   const auto message = test::lines_of(run.err).back();
   EXPECT_EQ(message.rfind("stylize: error: estimated peak memory ", 0), 0U) << message;
-  EXPECT_NE(message.find(" for 2048x1536 px exceeds the 500 MiB of --max-memory, even in 256 px "
+  EXPECT_NE(message.find(" for 2048x1536 px exceeds the 500 MiB of --max-memory, even in 320 px "
                          "tiles; the largest size that fits is "),
             std::string::npos)
       << message;

@@ -9,17 +9,7 @@
 namespace stylize {
 namespace {
 
-/// A smooth random texture (flow needs structure at several scales), 8-bit grey.
-cv::Mat texture(int width, int height) {
-  cv::Mat noise(height, width, CV_32F);
-  cv::RNG rng(7);
-  rng.fill(noise, cv::RNG::UNIFORM, 0.0, 255.0);
-  cv::GaussianBlur(noise, noise, cv::Size(0, 0), 2.0);
-  cv::normalize(noise, noise, 0, 255, cv::NORM_MINMAX);
-  cv::Mat out;
-  noise.convertTo(out, CV_8U);
-  return out;
-}
+cv::Mat texture(int width, int height) { return test::smooth_texture(width, height, 1, 7); }
 
 /// image shifted so that out(x) = image(x + (dx, dy)), edges replicated.
 cv::Mat shifted(const cv::Mat& image, float dx, float dy) {

@@ -26,16 +26,7 @@ constexpr int kPanPx = 2;
 
 /// Frame t (0-based) of a clip panning kPanPx a frame over a smooth colour texture, 48x36.
 cv::Mat pan_frame(int t) {
-  static const cv::Mat texture = [] {
-    cv::Mat noise(60, 80, CV_32FC3);
-    cv::RNG rng(11);
-    rng.fill(noise, cv::RNG::UNIFORM, 0.0, 255.0);
-    cv::GaussianBlur(noise, noise, cv::Size(0, 0), 2.0);
-    cv::normalize(noise, noise, 0, 255, cv::NORM_MINMAX);
-    cv::Mat out;
-    noise.convertTo(out, CV_8UC3);
-    return out;
-  }();
+  static const cv::Mat texture = test::smooth_texture(80, 60, 3, 11);
   return texture(cv::Rect(4 + kPanPx * t, 10, 48, 36)).clone();
 }
 
@@ -153,6 +144,38 @@ TEST(AssembleVideo, ffmpeg_writes_h264_with_even_sides) {
   EXPECT_EQ(video.frame_count(), 3);
   EXPECT_EQ(video.width_px(), 48);
   EXPECT_EQ(video.height_px(), 36);
+}
+
+/// True when the file has an audio stream (ffprobe, which comes with ffmpeg).
+bool has_audio(const std::string& path) {
+  std::string errors;
+  return run_program({"sh", "-c",
+                      "ffprobe -v error -show_entries stream=codec_type -of csv=p=0 '" + path +
+                          "' | grep -q audio"},
+                     &errors) == 0;
+}
+
+TEST(AssembleVideo, ffmpeg_takes_the_sources_audio_whole_or_cut_to_the_frames) {
+  if (find_program("ffmpeg").empty()) GTEST_SKIP() << "ffmpeg is not installed";
+  TempDir dir;
+  const std::string frames = write_pan_frames(dir.path());
+  std::string errors;
+  ASSERT_EQ(run_program({"ffmpeg", "-nostdin", "-y", "-framerate", "10", "-i", frames, "-f", "lavfi",
+                         "-i", "sine=frequency=440:duration=1", "-c:v", "mpeg4", "-c:a", "aac",
+                         "-shortest", dir.file("source.mp4")},
+                        &errors),
+            0)
+      << errors;
+  ASSERT_TRUE(has_audio(dir.file("source.mp4")));
+  auto done = assemble_video(frames, 1, 5, 10.0, dir.file("whole.mp4"), dir.file("source.mp4"),
+                             0.0, "ffmpeg");
+  EXPECT_TRUE(done.with_ffmpeg) << done.problem;
+  EXPECT_TRUE(has_audio(dir.file("whole.mp4")));
+  done = assemble_video(frames, 2, 4, 10.0, dir.file("cut.mkv"), dir.file("source.mp4"), 0.1,
+                        "ffmpeg");
+  EXPECT_TRUE(done.with_ffmpeg) << done.problem;
+  EXPECT_TRUE(has_audio(dir.file("cut.mkv")));
+  EXPECT_EQ(FrameSource(dir.file("cut.mkv")).frame_count(), 3);
 }
 
 TEST(RunProgram, reports_the_exit_status_and_the_last_error_line) {
