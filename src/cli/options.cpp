@@ -140,16 +140,16 @@ void add_input_output(CLI::App& app, CliOptions& o) {
   StyleConfig& c = o.config;
   app.add_option("-c,--content", o.content_paths,
                  "Content image (the photo); repeat, or give directories or quoted patterns "
-                 "like 'photos/*.jpg', for a batch; or one video (mp4, avi, mkv, mov, webm, or "
-                 "frames as a pattern like 'frames/%04d.png')")
+                 "like 'photos/*.jpg', for a batch; or one video (mp4, m4v, mov, mkv, avi, webm, "
+                 "mpg, wmv, or frames as a pattern like 'frames/%04d.png')")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("-s,--style", o.style_paths,
                  "Style image (the painting); repeat to blend several styles")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("-o,--output", o.output_path,
                  fmt::format("Output image; format from the extension: png, jpg, webp, tif, bmp "
-                             "(default: {}). A video's: .mp4/.mkv/.mov (H.264), .avi (MPEG-4), "
-                             ".webm (VP9), with the source's audio when ffmpeg is installed, or "
+                             "(default: {}). A video's: .mp4/.m4v/.mov/.mkv (H.264), .avi "
+                             "(MPEG-4), .webm (VP9), with the source's audio when ffmpeg is installed, or "
                              "frames as a pattern like 'out/%04d.png' (default: {})",
                              kDefaultOutput, kDefaultVideoOutput));
   app.add_option("--size", c.size_px, "Longest side of the output in px")->capture_default_str();

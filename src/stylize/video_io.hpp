@@ -63,8 +63,7 @@ struct AssembledVideo {
 /// Writes frames first..last of frame_pattern (PNG files) as the video `output` (its extension
 /// picks the container) at fps, atomically. With the ffmpeg program (ffmpeg: its name, empty for
 /// none), the video is H.264 (MPEG-4 Part 2 in .avi, VP9 in .webm) and the audio of audio_source
-/// from audio_start_s on goes in, when it has any (copied, or encoded where the container does
-/// not take its codec); without ffmpeg, or when it fails, OpenCV writes the video alone. cancel
+/// from audio_start_s on goes in, when it has any (encoded: AAC, MP3 in .avi, Opus in .webm); without ffmpeg, or when it fails, OpenCV writes the video alone. cancel
 /// raised while ffmpeg runs (Ctrl-C reaches it too): nothing is written. Throws OutputError
 /// naming output when neither can write it.
 AssembledVideo assemble_video(const std::string& frame_pattern, int first, int last, double fps,
