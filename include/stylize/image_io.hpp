@@ -8,6 +8,10 @@
 #include <utility>
 #include <vector>
 
+namespace cv {
+class Mat;
+}
+
 namespace stylize {
 
 /// Images with more pixels than this (read from the header where possible, before decoding) are
@@ -51,6 +55,10 @@ std::pair<int, int> encoded_image_size(const std::vector<std::uint8_t>& bytes,
 /// bytes are empty, not a decodable image, too large to decode, or too small after resizing.
 Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& name,
                    int max_side_px);
+
+/// A decoded 8-bit BGR picture (a video's frame) as decode_image makes Image::rgb01 of a file:
+/// resized so its longest side is max_side_px (0: as it is), RGB in [0,1], [1,3,H,W].
+at::Tensor picture_rgb01(const cv::Mat& bgr8, int max_side_px);
 
 /// Reads and decodes an image file (see decode_image); also throws InputError when the file is
 /// missing, a directory or unreadable.

@@ -198,13 +198,6 @@ class StyleTransfer {
   /// The smallest image side the layer plan accepts: one pixel left after every pooling.
   [[nodiscard]] std::int64_t min_side_px() const;
 
-  StyleTransferResult run_unchecked(const at::Tensor& content_rgb01,
-                                    const std::vector<StyleGuide>& guides,
-                                    const StyleConfig& config, const at::Tensor& init_rgb01,
-                                    const ProgressCallback& on_progress,
-                                    const std::atomic<bool>* cancel,
-                                    const WindowContext* window,
-                                    const TemporalTarget* temporal) const;
   void check_inputs(const at::Tensor& content_rgb01, const std::vector<StyleGuide>& guides,
                     const StyleConfig& config) const;
 

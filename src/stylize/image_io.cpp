@@ -239,7 +239,8 @@ void check_min_size(const std::string& path, int width, int height, int max_side
                    " px on each side");
 }
 
-// BGR->RGB happens here and in save_image only: everything between is RGB.
+// BGR->RGB happens here and in save_image only (a video's frames come through picture_rgb01):
+// everything between is RGB.
 at::Tensor to_tensor_rgb01(const cv::Mat& bgr01) {
   cv::Mat rgb;
   cv::cvtColor(bgr01, rgb, cv::COLOR_BGR2RGB);
@@ -295,6 +296,11 @@ Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& na
     image.alpha01 = at::from_blob(alpha.data, {1, 1, alpha.rows, alpha.cols}, at::kFloat).clone();
   }
   return image;
+}
+
+at::Tensor picture_rgb01(const cv::Mat& bgr8, int max_side_px) {
+  const auto [width, height] = longest_side_size(bgr8.cols, bgr8.rows, max_side_px);
+  return to_tensor_rgb01(resize_to_float01(bgr8, width, height));
 }
 
 Image read_image(const std::string& path, int max_side_px) {

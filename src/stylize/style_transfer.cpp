@@ -289,8 +289,13 @@ StyleTransferResult StyleTransfer::run_with(const at::Tensor& content_rgb01,
                                             const WindowContext* window,
                                             const TemporalTarget* temporal) const {
   try {
-    return run_unchecked(content_rgb01, guides, config, init_rgb01, on_progress, cancel, window,
-                         temporal);
+    check_inputs(content_rgb01, guides, config);
+    const auto content = content_rgb01.to(device_, at::kFloat);
+    // Targets are computed once, outside the loop.
+    const Objective objective(model_, plan_, content, guides, config, window, temporal);
+    OptimisationRun run(objective, initial_image(content, config, init_rgb01, device_), config,
+                        on_progress, cancel);
+    return run.run();
   } catch (const c10::Error& e) {
     rethrow_out_of_memory(e, content_rgb01);
   }
@@ -340,23 +345,6 @@ void StyleTransfer::check_inputs(const at::Tensor& content_rgb01,
                      model_.layer_names()[static_cast<std::size_t>(plan_.deepest_index())] +
                      " need at least " + std::to_string(min_side) + " px on each side");
   }
-}
-
-StyleTransferResult StyleTransfer::run_unchecked(const at::Tensor& content_rgb01,
-                                                 const std::vector<StyleGuide>& guides,
-                                                 const StyleConfig& config,
-                                                 const at::Tensor& init_rgb01,
-                                                 const ProgressCallback& on_progress,
-                                                 const std::atomic<bool>* cancel,
-                                                 const WindowContext* window,
-                                                 const TemporalTarget* temporal) const {
-  check_inputs(content_rgb01, guides, config);
-  const auto content = content_rgb01.to(device_, at::kFloat);
-  // Targets are computed once, outside the loop.
-  const Objective objective(model_, plan_, content, guides, config, window, temporal);
-  OptimisationRun run(objective, initial_image(content, config, init_rgb01, device_), config,
-                      on_progress, cancel);
-  return run.run();
 }
 
 }  // namespace stylize

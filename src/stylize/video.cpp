@@ -46,16 +46,6 @@ bool has_extension(const std::string& path, const std::vector<std::string>& know
   return std::find(known.begin(), known.end(), ext) != known.end();
 }
 
-/// [1,3,H,W] RGB in [0,1] from an 8-bit BGR frame: the only colour swap of a video's frames.
-at::Tensor frame_tensor(const cv::Mat& bgr8) {
-  cv::Mat rgb;
-  cv::cvtColor(bgr8, rgb, cv::COLOR_BGR2RGB);
-  rgb.convertTo(rgb, CV_32FC3, 1.0 / 255.0);
-  return torch::from_blob(rgb.data, {1, rgb.rows, rgb.cols, 3}, at::kFloat)
-      .permute({0, 3, 1, 2})
-      .clone(at::MemoryFormat::Contiguous);
-}
-
 /// An image tensor as an H x W float Mat with its 3 channels in the tensor's order.
 cv::Mat tensor_mat(const at::Tensor& image) {
   const auto hwc = image.squeeze(0).permute({1, 2, 0}).contiguous().to(at::kFloat);
@@ -289,8 +279,7 @@ class VideoRun {
   /// every scale, so every frame, shard and resumed run shares one palette.
   void fix_palette() {
     FrameSource reference(job_.content_path);
-    const at::Tensor first = resize_longest_side(frame_tensor(reference.read(range_first_)),
-                                                 config_.size_px);
+    const at::Tensor first = picture_rgb01(reference.read(range_first_), config_.size_px);
     for (int side : scale_ladder(config_.size_px, config_.min_size_px, config_.scale_step)) {
       stylizer_.guides_for(image_job_, style_side_px(side, config_.style_scale), {}, {}, first,
                            config_, job_events_);
@@ -322,7 +311,7 @@ class VideoRun {
       const cv::Mat bgr = source.read(k);  // in order: a video decodes forward
       held_.erase(held_.begin(), held_.lower_bound(k - deepest));
       HeldFrame& frame = held_[k];
-      frame.content = resize_longest_side(frame_tensor(bgr), config_.size_px);
+      frame.content = picture_rgb01(bgr, config_.size_px);
       frame.grey = flow_frame(frame.content);
       if (done) {  // its result is read from the file if a later frame needs it
         frame.result_path = frame_path(k);
