@@ -102,7 +102,8 @@ def main():
         Image.fromarray(left).save(left_path)
         Image.fromarray(255 - left).save(right_path)
         common = ["-c", photo_path, "--size", str(args.size), "-n", str(args.iterations),
-                  "--seed", str(args.seed), "--model", args.model, "-q"]
+                  "--seed", str(args.seed), "--model", args.model, "-q",
+                  "--look", "subtle"]  # the balance the masks were judged with
         two = os.path.join(tmp, "two.png")
         two_s = run(args.binary, common + ["-s", args.style_a, "-s", args.style_b,
                                            "--style-mask", left_path, "--style-mask",

@@ -164,7 +164,8 @@ def main():
                         help="quality: only the --variants rows (the runs are deterministic, so "
                              "the untiled and default rows of an earlier run still stand)")
     a = parser.parse_args()
-    base = [a.binary, "-c", a.content, "--model", a.model, "--seed", "1"]
+    base = [a.binary, "-c", a.content, "--model", a.model, "--seed", "1",
+            "--look", "subtle"]  # one scale, the balance the tiles were measured with
     with tempfile.TemporaryDirectory() as work:
         if a.only != "big":
             quality(a, base + ["-n", str(a.iterations)], load_network(a.weights), work)

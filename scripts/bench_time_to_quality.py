@@ -23,7 +23,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CANDIDATES = {
-    "single": ("single scale, stylize's defaults (the warm start), 300", ["-n", "300"]),
+    "single": ("single scale, --look subtle (the warm start), 300", ["-n", "300"]),
     "content": ("single scale from the photo (--init content), 300", ["--init", "content", "-n", "300"]),
     "c2f-q": ("coarse-to-fine 1/4 -> 1, 300 + 150/scale", ["--init", "content", "--min-size", "{q}", "--initial-iterations", "300", "-n", "150"]),
     "c2f-q-short": ("coarse-to-fine 1/4 -> 1, 150 + 100/scale", ["--init", "content", "--min-size", "{q}", "--initial-iterations", "150", "-n", "100"]),
@@ -38,6 +38,8 @@ def run(args, extra, name="ttq", binary=None):
            "--print-every", "1", "--progress-json", "-", "-q", "-o", os.path.join(out_dir, name + ".png")]
     if args.model:
         cmd += ["--model", args.model]
+    if binary is None:  # the weights and the single scale this comparison was made with
+        cmd += ["--look", "subtle"]
     out = subprocess.run(cmd + extra, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"bench_time_to_quality: {' '.join(cmd + extra)} failed: {out.stderr[-1500:]}")

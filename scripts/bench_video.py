@@ -20,8 +20,9 @@ Columns:
            three evaluation sizes): each frame against its own input frame and the painting.
            Not the engine's logged losses: those are of the optimised float image, whose finest
            structure (below one grey level) a PNG or a sub-pixel shift does not keep
-Then the shard check: the pan clip in 2 shards, the jump between the shards' frames against the
-ordinary pairs' warp error.
+Then the shard check: a longer pan clip (--shard-frames) in 2 shards for each --shard-leads, the
+warp error of the pairs the fade spans against the ordinary pairs', and the look of the faded
+frames against the others'.
 
   scripts/bench_video.py                       # everything, 100 iterations
   scripts/bench_video.py --clips pan -n 50 --variants "--temporal-frames 1,2,4"
@@ -88,7 +89,7 @@ def make_real(work, frames):
 
 def stylize(a, clip, out_pattern, extra, events):
     command = [a.binary, "-c", clip, "-s", a.style, "-o", out_pattern, "--size", str(a.size),
-               "-n", str(a.iterations), "--seed", "1", "--model", a.model,
+               "-n", str(a.iterations), "--seed", "1", "--model", a.model, "--look", a.look,
                "--progress-json", events, "-q"] + extra
     subprocess.run(command, check=True)
     return [e for e in map(json.loads, open(events)) if e["type"] == "frame"]
@@ -134,19 +135,36 @@ def row(a, network, work, name, clip, frames, label, extra):
     return warp, seconds, style, content
 
 
-def shard_check(a, work, clip, frames):
-    out_dir = os.path.join(work, "shards")
+def shard_check(a, network, work, lead):
+    """The pan clip (--shard-frames) in 2 shards, shard 2 starting `lead` frames early: the pairs
+    the fade spans (the last lead+1 into shard 2's first frame) against the ordinary ones."""
+    out_dir = os.path.join(work, f"shards-lead{lead}")
     os.makedirs(out_dir)
+    frames = a.shard_frames
+    clip = make_pan(a.photo, os.path.join(out_dir, "clip"), frames)
     out_pattern = os.path.join(out_dir, "%04d.png")
-    for shard in ("1/2", "2/2"):
-        stylize(a, clip, out_pattern, ["--shard", shard], os.path.join(out_dir, "e.jsonl"))
-    boundary = frames // 2  # shard 2 begins at frame boundary + 1
-    pairs = [warp_error(a, clip, out_pattern, t, t + 1) for t in range(1, frames)]
-    jump = pairs[boundary - 1]
-    ordinary = [p for i, p in enumerate(pairs) if i != boundary - 1]
-    print(f"shards: pan clip in 2 shards: warp error across the boundary (frames {boundary}-"
-          f"{boundary + 1}) {jump:.2f}, ordinary pairs median {statistics.median(ordinary):.2f} "
-          f"(max {max(ordinary):.2f})")
+    for shard in ("2/2", "1/2"):  # the first chunk finishes last: it fades and writes
+        stylize(a, clip, out_pattern, ["--shard", shard, "--shard-lead", str(lead)],
+                os.path.join(out_dir, "e.jsonl"))
+    first = frames // 2 + 1  # shard 2's first frame
+    pairs = {t: warp_error(a, clip, out_pattern, t, t + 1) for t in range(1, frames)}
+    fade = [pairs[t] for t in range(max(1, first - lead - 1), first)]
+    ordinary = [p for t, p in pairs.items() if t < first - lead - 1 or t >= first]
+    painting = load_rgb(a.style)
+    scores = {t: style_content_scores(network, load_rgb(out_pattern % t), load_rgb(clip % t),
+                                      painting, a.size) for t in range(2, frames + 1)}
+    faded = [scores[t] for t in range(first - lead, first) if t >= 2]
+    others = [v for t, v in scores.items() if t < first - lead or t >= first]
+    print(f"shards, lead {lead:2}: {len(fade)} pairs across the boundary (frames "
+          f"{first - len(fade)}-{first}): warp max {max(fade):.2f} mean {statistics.mean(fade):.2f}; "
+          f"ordinary pairs median {statistics.median(ordinary):.2f} max {max(ordinary):.2f}", flush=True)
+    if faded:
+        print(f"                 faded frames style {np.mean([f[0] for f in faded]):.4f} content "
+              f"{np.mean([f[1] for f in faded]):.4f}; the others style "
+              f"{np.mean([o[0] for o in others]):.4f} content {np.mean([o[1] for o in others]):.4f}",
+              flush=True)
+    if a.keep:
+        shutil.copytree(out_dir, os.path.join(a.keep, os.path.basename(out_dir)))
 
 
 def main():
@@ -162,10 +180,16 @@ def main():
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("-n", "--iterations", type=int, default=100)
     parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--look", default="subtle",
+                        help="stylize's --look (the video settings were chosen with subtle)")
     parser.add_argument("--clips", nargs="*", default=["pan", "zoom", "real"])
     parser.add_argument("--variants", nargs="*", default=[],
                         help="more temporal rows: extra stylize arguments each")
     parser.add_argument("--no-shards", action="store_true")
+    parser.add_argument("--shard-frames", type=int, default=24,
+                        help="length of the pan clip of the shard check")
+    parser.add_argument("--shard-leads", type=int, nargs="*", default=[8],
+                        help="--shard-lead values to check")
     parser.add_argument("--keep", help="folder to copy the outputs to")
     a = parser.parse_args()
     for path in (a.binary, a.warp_error, a.model):
@@ -199,8 +223,9 @@ def main():
                     print(f"      {'':34} against independent: warp {measured[0] / base[0]:.2f}x, "
                           f"time {measured[1] / base[1]:.2f}x, style {measured[2] / base[2]:.2f}x, "
                           f"content {measured[3] / base[3]:.2f}x")
-        if "pan" in clips and not a.no_shards:
-            shard_check(a, work, clips["pan"], a.frames)
+        if not a.no_shards:
+            for lead in a.shard_leads:
+                shard_check(a, network, work, lead)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

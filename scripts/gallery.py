@@ -2,8 +2,9 @@
 """Contact sheet: content | style | one result per setting, labelled, as one PNG.
 
 Runs build/stylize once per setting (and per content image: one row each), scores every result
-with `stylize --measure` (style ratio: 1 = the untouched photo, lower = more stylized; content
-distance: 0 = the photo), and draws the tiles with their label, time and scores underneath. For
+with `stylize --measure` (style ratio: 1 = the untouched photo, lower = more stylized, at the
+measure size and averaged over a quarter, half and the whole of it; content ratio: 0 = the photo,
+1 = as far as the painting), and draws the tiles with their label, time and scores underneath. For
 the README and for eyeballing regressions between versions.
 
   scripts/gallery.py -c photo.jpg -s starry.jpg -o gallery.png \
@@ -92,11 +93,12 @@ def main():
                 score = json.loads(run([args.binary, "--measure", out, "-c", content, "-s", args.style]
                                        + model).splitlines()[0])
                 tiles.append((Image.open(out).convert("RGB"),
-                              [label, f"{seconds:.0f} s, style ratio {score['style_ratio']:.3f}",
-                               f"content distance {score['content_distance']:.3f}"]))
+                              [label, f"{seconds:.0f} s, style ratio {score['style_ratio']:.3f}, "
+                                      f"multi-scale {score['multiscale_style_ratio']:.3f}",
+                               f"content ratio {score['content_ratio']:.3f}"]))
                 print(f"{os.path.basename(content)} | {label} | {seconds:.1f} s | style ratio "
-                      f"{score['style_ratio']:.4f} | content distance {score['content_distance']:.4f}",
-                      flush=True)
+                      f"{score['style_ratio']:.4f} | multi-scale {score['multiscale_style_ratio']:.4f}"
+                      f" | content ratio {score['content_ratio']:.4f}", flush=True)
             rows.append(tiles)
 
     draw_font = font()

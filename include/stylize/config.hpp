@@ -38,6 +38,23 @@ enum class ConvAlgorithm { kAuto, kDirect, kWinograd };
 /// default), DeepFlow (opencv_contrib's optflow: Ruder et al.'s choice, slower) or Farneback.
 enum class FlowMethod { kDis, kDeepFlow, kFarneback };
 
+/// How far toward the painting a run goes (--look): kPainterly repaints the scene in the
+/// painting's strokes (the defaults); kSubtle keeps the photo and lays the painting's texture
+/// over it. Chosen by measurement against neural-style's published examples (docs/performance.md
+/// "The look").
+enum class Look { kPainterly, kSubtle };
+
+/// The settings a look sets (StyleConfig's fields of the same names); every other setting is
+/// the same for both looks.
+struct LookSettings {
+  double content_weight;
+  double style_weight;
+  double tv_weight;
+  int min_size_px;
+  int iterations;
+  int initial_iterations;
+};
+
 /// A layer addressed by its name in the model (e.g. "relu4_2") with a relative weight.
 struct LayerWeight {
   std::string layer;
@@ -49,7 +66,11 @@ struct LayerWeight {
 
 // Defaults live here and only here; the CLI shows them in --help from these values.
 inline constexpr int kDefaultSizePx = 512;
-inline constexpr int kDefaultIterations = 500;
+/// The defaults: coarse to fine from 64 px with little weight on the photo.
+inline constexpr LookSettings kPainterlyLook{0.03, 20.0, 0.5, 64, 300, 0};
+/// The photo-faithful balance: one scale, the photo's content weighted as much as the style.
+inline constexpr LookSettings kSubtleLook{1.0, 20.0, 0.5, 0, 500, 0};
+inline constexpr int kDefaultIterations = kPainterlyLook.iterations;
 inline constexpr double kDefaultLbfgsLearningRate = 1.0;
 inline constexpr double kDefaultAdamLearningRate = 0.02;
 inline constexpr int kMinSizePxForConfig = 16;  ///< VGG needs a few pixels after pooling
@@ -80,8 +101,9 @@ inline constexpr double kDefaultVisualizeContrast = 3.0;
 // Video (stylize/video.hpp): the temporal loss's weight and the earlier frames it compares with,
 // chosen by measurement (docs/performance.md "Video").
 inline constexpr double kDefaultTemporalWeight = 50.0;
-/// Frames a video shard (--shard) stylizes before its own first one, so its chain is under way.
-inline constexpr int kDefaultShardLeadFrames = 4;
+/// Frames a video shard (--shard) stylizes before its own first one, so its chain is under way
+/// and the chunk before fades into it: 8 leaves no boundary pair above an ordinary one.
+inline constexpr int kDefaultShardLeadFrames = 8;
 inline constexpr int kMaxChannels = 4096;  ///< channels one visualize run may ask for
 /// --measure compares images at this longest side, whatever size made them.
 inline constexpr int kDefaultMeasureSizePx = 512;
@@ -98,16 +120,17 @@ struct StyleConfig {
   int iterations = kDefaultIterations;  ///< per scale (after the first, see below)
   /// Coarse-to-fine: start at this longest side and grow by scale_step up to size_px, starting
   /// each scale from the previous result upsampled. 0 (or >= size_px): one scale only.
-  int min_size_px = 0;
+  int min_size_px = kPainterlyLook.min_size_px;
   double scale_step = 2.0;
-  int initial_iterations = 0;  ///< iterations at the first (smallest) scale; 0: `iterations`
+  /// Iterations at the first (smallest) scale; 0: `iterations`.
+  int initial_iterations = kPainterlyLook.initial_iterations;
   OptimizerKind optimizer = OptimizerKind::kLbfgs;
   std::optional<double> learning_rate;  ///< unset: per-optimizer default above
   int lbfgs_history = 20;               ///< L-BFGS correction pairs kept (memory grows with it)
   double average_decay = 0.9;  ///< Adam returns this EMA of its iterates; 0: the last iterate
-  double content_weight = 1.0;
-  double style_weight = 20.0;
-  double tv_weight = 0.5;
+  double content_weight = kPainterlyLook.content_weight;
+  double style_weight = kPainterlyLook.style_weight;
+  double tv_weight = kPainterlyLook.tv_weight;
   std::vector<LayerWeight> content_layers;  ///< empty: the model's default content layers
   std::vector<LayerWeight> style_layers;    ///< empty: the model's default style layers
   std::vector<double> style_blend;          ///< one weight per style image; empty: equal
@@ -167,6 +190,11 @@ struct StyleConfig {
 /// throws away). Other kinds are returned unchanged.
 InitKind resolve_init(InitKind init, ColourMode colour_mode);
 
+/// The settings of a look (kPainterlyLook or kSubtleLook).
+const LookSettings& look_settings(Look look);
+/// Sets config's fields that the look sets (LookSettings), leaving the others.
+void apply_look(Look look, StyleConfig& config);
+
 /// The command-line spellings of each enum option, in --help order. One table per enum, used by
 /// the CLI to parse and to show the defaults.
 template <typename Enum>
@@ -181,6 +209,7 @@ const std::vector<EnumName<StyleLossKind>>& enum_names(StyleLossKind);
 const std::vector<EnumName<Precision>>& enum_names(Precision);
 const std::vector<EnumName<ConvAlgorithm>>& enum_names(ConvAlgorithm);
 const std::vector<EnumName<FlowMethod>>& enum_names(FlowMethod);
+const std::vector<EnumName<Look>>& enum_names(Look);
 
 /// The spelling of value (e.g. "lbfgs"); "image" for InitKind::kImage.
 template <typename Enum>

@@ -38,7 +38,8 @@ struct VideoSettings {
   int first_frame = 1;  ///< 1-based, inclusive
   int last_frame = 0;   ///< 0: the clip's last
   /// This process makes chunk shard_index of shard_count contiguous chunks of the range, after
-  /// shard_lead_frames frames before it (made, not written) that start its chain.
+  /// shard_lead_frames frames before it (within the chunk before) that start its chain; the
+  /// shard that finds every frame made fades each chunk in over these frames.
   int shard_index = 0;
   int shard_count = 1;
   int shard_lead_frames = kDefaultShardLeadFrames;
@@ -93,6 +94,7 @@ struct VideoEvents {
 struct VideoResult {
   int frames_made = 0;     ///< written by this run
   int frames_resumed = 0;  ///< found finished
+  int frames_faded = 0;    ///< at the shards' boundaries, into the next chunk's lead
   bool cancelled = false;
   bool assembled = false;  ///< the video file was written (every frame of the range exists)
   bool with_audio = false; ///< assembled by ffmpeg, with the source's audio where it has any

@@ -35,6 +35,9 @@ void measure_images(std::ostream& out, const CliOptions& o, VggFeatures& model,
     line["style_distance"] = scores.style_distance;
     line["style_ratio"] = scores.style_ratio();
     line["photo_style_distance"] = scores.photo_style_distance;
+    line["content_ratio"] = scores.content_ratio();
+    line["multiscale_style_ratio"] = scores.multiscale_style_ratio;
+    line["multiscale_sizes_px"] = scores.multiscale_sizes_px;
     out << line.dump() << '\n' << std::flush;
   }
 }

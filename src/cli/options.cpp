@@ -152,8 +152,27 @@ void add_input_output(CLI::App& app, CliOptions& o) {
                              "(MPEG-4), .webm (VP9), with the source's audio when ffmpeg is installed, or "
                              "frames as a pattern like 'out/%04d.png' (default: {})",
                              kDefaultOutput, kDefaultVideoOutput));
+  // Before the options it sets: CLI11 applies options in the order they are defined, so those
+  // given explicitly win over the look's, wherever they stand on the command line.
+  app.add_option_function<std::string>(
+         "--look",
+         [&c](const std::string& text) {
+           for (const auto& entry : enum_names(Look{})) {
+             if (text == entry.name) apply_look(entry.value, c);
+           }
+         },
+         fmt::format("painterly: the scene repainted in the painting's strokes (--content-weight "
+                     "{}, --min-size {}, -n {}); subtle: the photo kept, the painting's texture "
+                     "over it (--content-weight {}, one scale, -n {}); options given as well win",
+                     kPainterlyLook.content_weight, kPainterlyLook.min_size_px,
+                     kPainterlyLook.iterations, kSubtleLook.content_weight,
+                     kSubtleLook.iterations))
+      ->check(CLI::IsMember({"painterly", "subtle"}))
+      ->type_name("painterly|subtle")
+      ->default_str("painterly");
   app.add_option("--size", c.size_px, "Longest side of the output in px")->capture_default_str();
-  app.add_option("-n,--iterations", c.iterations, "Optimisation steps (one evaluation each)")
+  app.add_option("-n,--iterations", c.iterations,
+                 "Optimisation steps (one evaluation each) at each scale")
       ->capture_default_str();
   app.add_option("--settings-from", o.settings_from,
                  "Re-run with the settings stored in a stylize output (PNG, JPEG); options given "
@@ -233,6 +252,10 @@ void add_video(CLI::App& app, CliOptions& o) {
          "--frames", [&v](const std::string& text) { parse_frame_range(text, v); },
          "Only these frames of the video, 1-based: FIRST-LAST, FIRST- or N")
       ->type_name("RANGE");
+  app.add_option("--shard-lead", v.shard_lead_frames,
+                 "With --shard: frames each chunk after the first starts early, to set its "
+                 "chain going and fade in over the end of the chunk before")
+      ->capture_default_str();
 }
 
 void add_batch(CLI::App& app, CliOptions& o) {

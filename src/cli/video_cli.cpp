@@ -150,6 +150,9 @@ int make_video(const ParsedArgs& parsed, std::ostream& out, std::ostream& err,
     log.warn("interrupted after {} new frame{}: the same command continues from there", made,
              made == 1 ? "" : "s");
   } else if (result.assembled) {
+    if (result.frames_faded > 0) {
+      log.info("faded {} frames at the shards' boundaries", result.frames_faded);
+    }
     log.info("wrote {} ({}{}) in {}", job.output_path, result.codec,
              result.with_audio ? ", with the source's audio if it has any" : "",
              format_duration(result.elapsed_s));
@@ -157,8 +160,11 @@ int make_video(const ParsedArgs& parsed, std::ostream& out, std::ostream& err,
     log.info("{} frame{} made in {}", made, made == 1 ? "" : "s",
              format_duration(result.elapsed_s));
   } else {
-    log.info("wrote {} frame{} as {} in {}", made, made == 1 ? "" : "s", job.output_path,
-             format_duration(result.elapsed_s));
+    log.info("wrote {} frame{} as {} in {}{}", made, made == 1 ? "" : "s", job.output_path,
+             format_duration(result.elapsed_s),
+             result.frames_faded > 0
+                 ? fmt::format(", faded {} at the shards' boundaries", result.frames_faded)
+                 : std::string());
   }
   if (json) {
     json->summary(static_cast<std::size_t>(made), 0,

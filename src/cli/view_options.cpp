@@ -46,6 +46,7 @@ void add_model(CLI::App& app, CliOptions& o) {
 
 void configure_texture(CLI::App& app, CliOptions& o) {
   StyleConfig& c = o.config;
+  apply_look(Look::kSubtle, c);  // one scale of 500 iterations, as its results were judged
   {
     const GroupFrom grouped(app, kInputOutput);
     app.add_option("-s,--style", o.style_paths, "Style image (the painting); repeat to blend")
@@ -74,6 +75,7 @@ void configure_texture(CLI::App& app, CliOptions& o) {
 
 void configure_reconstruct(CLI::App& app, CliOptions& o) {
   StyleConfig& c = o.config;
+  apply_look(Look::kSubtle, c);  // one scale of 500 iterations, as its results were judged
   {
     const GroupFrom grouped(app, kInputOutput);
     app.add_option("-c,--content", o.content_paths, "The photo")

@@ -201,6 +201,26 @@ const std::vector<EnumName<FlowMethod>>& enum_names(FlowMethod) {
   return names;
 }
 
+const std::vector<EnumName<Look>>& enum_names(Look) {
+  static const std::vector<EnumName<Look>> names{{"painterly", Look::kPainterly},
+                                                 {"subtle", Look::kSubtle}};
+  return names;
+}
+
+const LookSettings& look_settings(Look look) {
+  return look == Look::kSubtle ? kSubtleLook : kPainterlyLook;
+}
+
+void apply_look(Look look, StyleConfig& config) {
+  const LookSettings& settings = look_settings(look);
+  config.content_weight = settings.content_weight;
+  config.style_weight = settings.style_weight;
+  config.tv_weight = settings.tv_weight;
+  config.min_size_px = settings.min_size_px;
+  config.iterations = settings.iterations;
+  config.initial_iterations = settings.initial_iterations;
+}
+
 std::vector<LayerWeight> parse_layer_list(const std::string& text) {
   std::vector<LayerWeight> layers;
   std::stringstream stream(text);

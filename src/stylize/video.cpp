@@ -201,6 +201,9 @@ class VideoRun {
     if (video_.temporal_weight < 0.0 || video_.temporal_weight > kMaxLossWeight) {
       throw ConfigError("--temporal-weight must be between 0 and 1e9");
     }
+    if (video_.shard_lead_frames < 0 || video_.shard_lead_frames > 1000) {
+      throw ConfigError("--shard-lead must be between 0 and 1000");
+    }
     for (int j : video_.temporal_frames) {
       if (j < 1 || j > 100) throw ConfigError("--temporal-frames must be between 1 and 100");
     }
@@ -222,15 +225,21 @@ class VideoRun {
     }
     range_first_ = first;
     range_last_ = std::min(last, clip);
-    const int n = range_last_ - range_first_ + 1;
-    const int shards = std::max(1, video_.shard_count);
     plan_.clip_frames = clip;
-    plan_.first_frame = range_first_ + video_.shard_index * n / shards;
-    plan_.last_frame = range_first_ + (video_.shard_index + 1) * n / shards - 1;
-    plan_.lead_first_frame =
-        plan_.first_frame > range_first_
-            ? std::max(range_first_, plan_.first_frame - video_.shard_lead_frames)
-            : plan_.first_frame;
+    plan_.first_frame = chunk_first(video_.shard_index);
+    plan_.last_frame = chunk_first(video_.shard_index + 1) - 1;
+    plan_.lead_first_frame = lead_first(video_.shard_index);
+  }
+
+  /// The first frame of chunk i of the range (chunk shard_count: one past the range).
+  [[nodiscard]] int chunk_first(int chunk) const {
+    const int n = range_last_ - range_first_ + 1;
+    return range_first_ + chunk * n / std::max(1, video_.shard_count);
+  }
+  /// The first lead frame of chunk i: within the chunk before (one shard's lead per frame).
+  [[nodiscard]] int lead_first(int chunk) const {
+    if (chunk == 0) return chunk_first(0);
+    return std::max(chunk_first(chunk - 1), chunk_first(chunk) - video_.shard_lead_frames);
   }
 
   void prepare_output() {
@@ -334,6 +343,9 @@ class VideoRun {
     if (video_.temporal_weight <= 0.0 || held_.count(k - 1) == 0) return target;
     const HeldFrame& now = held_.at(k);
     cv::Mat covered = cv::Mat::zeros(now.grey.size(), CV_32F);
+    if (video_.shard_lead_frames < 0 || video_.shard_lead_frames > 1000) {
+      throw ConfigError("--shard-lead must be between 0 and 1000");
+    }
     for (int j : video_.temporal_frames) {
       auto earlier = held_.find(k - j);
       if (earlier == held_.end()) continue;
@@ -400,6 +412,8 @@ class VideoRun {
       report.path = frame_path(k);
       write_output(frame.result, report.path, false, {}, {job_.settings, {}});
       ++result_.frames_made;
+    } else {  // kept for the fade into the chunk before (fade_in_shard_lead)
+      save_image(frame.result, lead_frame_path(plan_.frame_pattern, k), {}, {job_.settings, {}});
     }
     for (const auto& notice : transfer.notices) notify(JobNotice::Level::kWarning, notice);
     report.frame = k;
@@ -413,22 +427,36 @@ class VideoRun {
     if (events_.on_frame) events_.on_frame(report);
   }
 
+  /// When every frame of the range exists: the shards' boundaries faded, then the video
+  /// assembled (a video file output).
   void assemble() {
-    if (!is_video_file_output(job_.output_path)) return;
+    const bool video_file = is_video_file_output(job_.output_path);
+    if (!video_file && video_.shard_count <= 1) return;
     const fs::path output(job_.output_path);
     const fs::path frames_dir = fs::path(format_frame_path(plan_.frame_pattern, 1)).parent_path();
-    // Shards finishing together: one assembles, the others find the frames gone.
-    const FileLock lock((output.parent_path() / ("." + output.filename().string() + ".lock"))
-                            .string());
+    // Shards finishing together: one fades and assembles, the others find it done.
+    const fs::path lock_path =
+        video_file ? output.parent_path() / ("." + output.filename().string() + ".lock")
+                   : frames_dir / ".stylize-fade.lock";
+    const FileLock lock(lock_path.string());
     std::error_code ec;
     if (!fs::exists(frames_dir, ec)) return;
     for (int k = range_first_; k <= range_last_; ++k) {
       if (!output_is_complete(frame_path(k))) {
         notify(JobNotice::Level::kInfo,
                "frame " + std::to_string(k) + " is not made yet: " + job_.output_path +
-                   " is assembled when every shard has finished");
+                   " is " + (video_file ? "assembled" : "faded across its shards") +
+                   " when every shard has finished");
         return;
       }
+    }
+    for (int chunk = 1; chunk < video_.shard_count; ++chunk) {
+      result_.frames_faded +=
+          fade_in_shard_lead(plan_.frame_pattern, lead_first(chunk), chunk_first(chunk));
+    }
+    if (!video_file) {
+      fs::remove(lock_path, ec);
+      return;
     }
     const bool pattern_input = is_frame_pattern(job_.content_path);
     const auto video =

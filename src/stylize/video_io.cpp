@@ -2,6 +2,7 @@
 #include "video_io.hpp"
 
 #include <stylize/errors.hpp>
+#include <stylize/image_io.hpp>
 #include <stylize/video.hpp>
 
 #include <fcntl.h>
@@ -202,6 +203,51 @@ std::string format_frame_path(const std::string& pattern, int number) {
   // NOLINTNEXTLINE(clang-diagnostic-format-nonliteral)
   const int n = std::snprintf(buffer.data(), buffer.size(), pattern.c_str(), number);
   return n > 0 ? std::string(buffer.data(), std::min<std::size_t>(n, buffer.size() - 1)) : pattern;
+}
+
+namespace {
+/// A file beside frame_path named prefix + its name.
+std::string beside(const std::string& frame_path, const std::string& prefix) {
+  const fs::path path(frame_path);
+  return (path.parent_path() / (prefix + path.filename().string())).string();
+}
+}  // namespace
+
+std::string lead_frame_path(const std::string& frame_pattern, int frame) {
+  return beside(format_frame_path(frame_pattern, frame), ".lead-");
+}
+
+int fade_in_shard_lead(const std::string& frame_pattern, int lead_first, int chunk_first) {
+  const int lead_frames = chunk_first - lead_first;
+  int faded = 0;
+  for (int k = lead_first; k < chunk_first; ++k) {
+    const std::string frame = format_frame_path(frame_pattern, k);
+    const std::string lead = lead_frame_path(frame_pattern, k);
+    const std::string original = beside(frame, ".chain-");
+    std::error_code ec;
+    if (!fs::exists(lead, ec)) {
+      fs::remove(original, ec);  // faded, interrupted before the link went
+      continue;
+    }
+    const bool linked = fs::exists(original, ec);  // a fade interrupted after the link
+    const at::Tensor chain = load_image_rgb01(linked ? original : frame, 0);
+    const at::Tensor lead_image = load_image_rgb01(lead, 0);
+    if (!lead_image.sizes().equals(chain.sizes())) {
+      throw ConfigError("lead frame '" + lead + "' is not the size of '" + frame +
+                        "': shards of one clip must run with the same settings");
+    }
+    if (!linked) {  // kept until the lead is gone: a fade run again starts from the original
+      fs::create_hard_link(frame, original, ec);
+      if (ec) write_file_atomically(original, read_file_bytes(frame));
+    }
+    const double lead_share = static_cast<double>(k - lead_first + 1) / (lead_frames + 1);
+    const at::Tensor blend = chain.mul(1.0 - lead_share).add(lead_image, lead_share);
+    save_image(blend, frame, {}, read_image_metadata(read_file_bytes(original)));
+    fs::remove(lead, ec);
+    fs::remove(original, ec);
+    ++faded;
+  }
+  return faded;
 }
 
 std::string find_program(const std::string& name) {

@@ -44,6 +44,19 @@ class FrameSource {
 /// printf's expansion of a frame pattern with one integer ("%04d", "%d").
 std::string format_frame_path(const std::string& pattern, int number);
 
+/// Where a shard keeps its lead frame `frame` (its chain's start, before its chunk) until the
+/// boundary is faded: ".lead-<name>" beside the frame's own file.
+std::string lead_frame_path(const std::string& frame_pattern, int frame);
+
+/// Fades a sharded clip's chunk in over the end of the one before: frames lead_first..
+/// chunk_first-1 (the previous chunk's last L frames, which the later shard also made as its
+/// lead) become (1 - a) x the frame + a x its lead frame, a = 1/(L+1) .. L/(L+1), so the jump
+/// between two independent chains is spread over L+1 frame pairs. Each faded frame's lead file
+/// goes; a frame without one is left as it is. Frames stay complete throughout and a fade
+/// interrupted and run again gives the same frames (the frame's original is kept as a link
+/// until its lead is gone). Returns the number of frames faded.
+int fade_in_shard_lead(const std::string& frame_pattern, int lead_first, int chunk_first);
+
 /// The path of an executable found on PATH (or name itself when it holds a '/'), empty when
 /// there is none.
 std::string find_program(const std::string& name);

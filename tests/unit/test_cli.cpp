@@ -89,6 +89,36 @@ TEST(cli_parse_test, defaults_come_from_the_engine_config) {
   EXPECT_FALSE(parsed.print_and_exit.has_value());
 }
 
+/// The README's table of --look (the numbers are the documented ones, not the constants).
+void expect_look(const StyleConfig& c, double content_weight, int min_size_px, int iterations) {
+  EXPECT_EQ(c.content_weight, content_weight);
+  EXPECT_EQ(c.style_weight, 20.0);
+  EXPECT_EQ(c.tv_weight, 0.5);
+  EXPECT_EQ(c.min_size_px, min_size_px);
+  EXPECT_EQ(c.iterations, iterations);
+  EXPECT_EQ(c.initial_iterations, 0);
+}
+
+TEST(cli_parse_test, look_sets_the_documented_weights_and_options_given_win) {
+  expect_look(parse_args({}).options.config, 0.03, 64, 300);
+  expect_look(parse_args({"--look", "painterly"}).options.config, 0.03, 64, 300);
+  expect_look(parse_args({"--look", "subtle"}).options.config, 1.0, 0, 500);
+  for (const auto& args : {std::vector<std::string>{"--look", "subtle", "--content-weight", "3",
+                                                    "-n", "9"},
+                           std::vector<std::string>{"--content-weight", "3", "-n", "9", "--look",
+                                                    "subtle"}}) {
+    const auto c = parse_args(args).options.config;
+    EXPECT_EQ(c.content_weight, 3.0);
+    EXPECT_EQ(c.iterations, 9);
+    EXPECT_EQ(c.min_size_px, 0);  // the look's, not given
+  }
+  EXPECT_ERROR_MSG(parse_args({"--look", "bold"}), UsageError,
+                   "--look: bold not in {painterly,subtle}");
+  // The other commands keep one scale of 500 iterations whatever the look.
+  EXPECT_EQ(parse_args({"texture", "-s", "a.jpg"}).options.config.min_size_px, 0);
+  EXPECT_EQ(parse_args({"reconstruct", "-c", "a.jpg"}).options.config.iterations, 500);
+}
+
 TEST(cli_parse_test, help_shows_the_engine_defaults_of_enum_options) {
   const auto help = parse_args({"--help"}).print_and_exit.value();
   for (const auto* expected :
@@ -433,6 +463,11 @@ TEST_F(CliRunTest, measure_scores_images_as_json_lines) {
   EXPECT_EQ(stylized["image"], made);
   EXPECT_GT(stylized["content_distance"].get<double>(), 0.0);
   EXPECT_LT(stylized["style_ratio"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(photo["multiscale_style_ratio"].get<double>(), 1.0);  // 1 at every size
+  EXPECT_NEAR(photo["content_ratio"].get<double>(), 0.0, 1e-9);
+  EXPECT_GT(stylized["content_ratio"].get<double>(), 0.0);
+  EXPECT_EQ(stylized["multiscale_sizes_px"], photo["multiscale_sizes_px"]);
+  EXPECT_EQ(stylized["multiscale_sizes_px"].back(), 32);
   EXPECT_EQ(files_in_dir(), 3U) << "measuring writes nothing";
 
   run = run_cli({"--measure", made, "--style", dir_.file("style.jpg"), "--model",

@@ -65,5 +65,40 @@ TEST_F(QualityTest, measure_size_is_checked) {
   }
 }
 
+TEST_F(QualityTest, an_image_measured_against_itself_is_zero_at_every_size) {
+  const auto painting = torch::rand({1, 3, 64, 80});
+  const auto scores = measure_quality(*model_, c10::Device(c10::kCPU), painting, {painting}, {},
+                                      painting, 64);
+  EXPECT_NEAR(scores.multiscale_style_ratio, 0.0, 1e-9);
+  EXPECT_NEAR(scores.style_ratio(), 0.0, 1e-9);
+  EXPECT_NEAR(scores.content_ratio(), 0.0, 1e-9);
+}
+
+TEST_F(QualityTest, the_multiscale_ratio_averages_the_ratios_at_a_quarter_a_half_and_the_size) {
+  EXPECT_EQ(measure_sizes_px(512), (std::vector<int>{128, 256, 512}));
+  EXPECT_EQ(measure_sizes_px(40), (std::vector<int>{20, 40}));  // 10 px is too small to measure
+  const auto image = 0.5 * content_ + 0.5 * at::upsample_bilinear2d(style_, {40, 48}, false);
+  const auto full = measure(image, 96);
+  double sum = 0.0;
+  for (int side : {24, 48, 96}) sum += measure(image, side).style_ratio();
+  EXPECT_EQ(full.multiscale_sizes_px, (std::vector<int>{24, 48, 96}));
+  EXPECT_NEAR(full.multiscale_style_ratio, sum / 3, 1e-9);
+  EXPECT_NE(full.multiscale_style_ratio, full.style_ratio());
+  // At 64 px a quarter would leave the 40x48 photo 13 px high: not measured.
+  EXPECT_EQ(measure(image, 64).multiscale_sizes_px, (std::vector<int>{32, 64}));
+}
+
+TEST_F(QualityTest, the_content_ratio_is_one_for_the_painting_and_zero_for_the_photo) {
+  const auto painting = torch::rand({1, 3, 40, 48});  // the photo's shape: resized alike
+  auto ratio = [&](const at::Tensor& image) {
+    return measure_quality(*model_, c10::Device(c10::kCPU), content_, {painting}, {}, image, 32)
+        .content_ratio();
+  };
+  EXPECT_NEAR(ratio(painting), 1.0, 1e-6);
+  EXPECT_NEAR(ratio(content_), 0.0, 1e-9);
+  EXPECT_GT(ratio(0.5 * content_ + 0.5 * painting), 0.05);
+  EXPECT_LT(ratio(0.5 * content_ + 0.5 * painting), 0.95);
+}
+
 }  // namespace
 }  // namespace stylize

@@ -676,25 +676,39 @@ TEST(StyleTransferRealWeights, RealWeights_result_moves_towards_the_style) {
   const auto style_path = test::shared_image("starry_night.jpg");
   if (!model_path || !content_path || !style_path) GTEST_SKIP() << "no ../shared data";
   auto model = VggFeatures::load(*model_path, c10::Device(c10::kCPU));
-  StyleConfig config;
-  config.size_px = 96;
-  config.iterations = 40;
-  config.report_every_iters = 1;
-  const StyleTransfer transfer(model, plan_layers(model.layer_names(), config),
-                               c10::Device(c10::kCPU));
-  const auto content = load_image_rgb01(*content_path, config.size_px);
-  const auto targets = transfer.compute_style_targets({load_image_rgb01(*style_path, 96)}, {});
-  std::optional<LossBreakdown> at_content;
-  const auto result = transfer.run(content, targets, config, {}, [&](const IterationReport& r) {
-    if (!at_content) at_content = r.losses;
-  });
-  ASSERT_TRUE(at_content.has_value());
+  auto stylize = [&](Look look, LossBreakdown* at_start) {
+    StyleConfig config;
+    apply_look(look, config);
+    config.size_px = 96;
+    config.min_size_px = 0;
+    config.iterations = 40;
+    config.report_every_iters = 1;
+    const StyleTransfer transfer(model, plan_layers(model.layer_names(), config),
+                                 c10::Device(c10::kCPU));
+    const auto content = load_image_rgb01(*content_path, config.size_px);
+    const auto targets = transfer.compute_style_targets({load_image_rgb01(*style_path, 96)}, {});
+    std::optional<LossBreakdown> first;
+    auto result = transfer.run(content, targets, config, {}, [&](const IterationReport& r) {
+      if (!first) first = r.losses;
+    });
+    EXPECT_TRUE(first.has_value());
+    if (first) *at_start = *first;
+    // The pixels really changed.
+    EXPECT_GT((result.image_rgb01 - content).abs().mean().item<float>(), 0.02F);
+    return result.final_losses;
+  };
+  LossBreakdown subtle_start;
+  const LossBreakdown subtle = stylize(Look::kSubtle, &subtle_start);
   // The style distance falls to well under half of the untouched photo's ...
-  EXPECT_LT(result.final_losses.style, 0.3 * at_content->style);
+  EXPECT_LT(subtle.style, 0.3 * subtle_start.style);
   // ... while the image stays recognisably the photo (relative content error below 1).
-  EXPECT_LT(result.final_losses.content / config.content_weight, 1.0);
-  // And the pixels really changed.
-  EXPECT_GT((result.image_rgb01 - content).abs().mean().item<float>(), 0.02F);
+  EXPECT_LT(subtle.content / kSubtleLook.content_weight, 1.0);
+  // The painterly look goes further toward the painting and further from the photo.
+  LossBreakdown painterly_start;
+  const LossBreakdown painterly = stylize(Look::kPainterly, &painterly_start);
+  EXPECT_LT(painterly.style / painterly_start.style, 0.5 * subtle.style / subtle_start.style);
+  EXPECT_GT(painterly.content / kPainterlyLook.content_weight,
+            subtle.content / kSubtleLook.content_weight);
 }
 
 TEST_F(StyleTransferTest, says_so_when_no_step_lowers_the_loss) {

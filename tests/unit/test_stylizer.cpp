@@ -251,6 +251,7 @@ TEST_F(StylizerTest, texture_has_the_size_asked_or_the_paintings_aspect) {
 }
 
 TEST_F(StylizerTest, reconstruct_writes_each_layer_and_a_sheet_and_scores_the_match) {
+  apply_look(Look::kSubtle, config_);  // as `stylize reconstruct` runs it
   config_.iterations = 30;
   Stylizer stylizer = make();
   const auto single = stylizer.reconstruct(

@@ -178,6 +178,64 @@ TEST(AssembleVideo, ffmpeg_takes_the_sources_audio_whole_or_cut_to_the_frames) {
   EXPECT_EQ(FrameSource(dir.file("cut.mkv")).frame_count(), 3);
 }
 
+/// A w x h frame of one grey level (0-255) with settings text, as a run writes frames.
+void write_grey_frame(const std::string& path, int level, int w = 20, int h = 16) {
+  save_image(at::full({1, 3, h, w}, level / 255.0), path, {}, {"settings " + path, {}});
+}
+
+/// The grey level of a frame's first pixel (0-255).
+int grey_level(const std::string& path) {
+  return static_cast<int>(std::lround(load_image_rgb01(path, 0)[0][1][0][0].item<double>() * 255));
+}
+
+TEST(FadeInShardLead, blends_the_chunk_before_into_the_lead_frame_by_frame) {
+  const TempDir dir;
+  const std::string pattern = dir.file("%d.png");
+  for (int k = 1; k <= 6; ++k) write_grey_frame(format_frame_path(pattern, k), 51);
+  write_grey_frame(lead_frame_path(pattern, 3), 204);
+  write_grey_frame(lead_frame_path(pattern, 4), 204);
+  EXPECT_EQ(lead_frame_path(pattern, 3), dir.file(".lead-3.png"));
+
+  EXPECT_EQ(fade_in_shard_lead(pattern, 3, 5), 2);
+  EXPECT_EQ(grey_level(dir.file("2.png")), 51);
+  EXPECT_EQ(grey_level(dir.file("3.png")), 102);  // 1/3 of the way to the lead
+  EXPECT_EQ(grey_level(dir.file("4.png")), 153);  // 2/3
+  EXPECT_EQ(grey_level(dir.file("5.png")), 51);   // the next chunk's own frame
+  EXPECT_EQ(read_image_metadata(read_file_bytes(dir.file("3.png"))).settings,
+            "settings " + dir.file("3.png"));
+  EXPECT_FALSE(fs::exists(lead_frame_path(pattern, 3)));
+  EXPECT_FALSE(fs::exists(dir.file(".chain-3.png")));
+  EXPECT_EQ(fade_in_shard_lead(pattern, 3, 5), 0);  // done: nothing fades twice
+  EXPECT_EQ(grey_level(dir.file("3.png")), 102);
+}
+
+TEST(FadeInShardLead, an_interrupted_fade_run_again_gives_the_same_frames) {
+  const TempDir dir;
+  const std::string pattern = dir.file("%d.png");
+  write_grey_frame(dir.file("1.png"), 102);         // faded, its lead not yet removed
+  write_grey_frame(dir.file(".chain-1.png"), 51);   // the original, kept
+  write_grey_frame(lead_frame_path(pattern, 1), 204);
+  write_grey_frame(dir.file("2.png"), 153);         // faded and its lead removed
+  write_grey_frame(dir.file(".chain-2.png"), 51);
+  EXPECT_EQ(fade_in_shard_lead(pattern, 1, 3), 1);
+  EXPECT_EQ(grey_level(dir.file("1.png")), 102);
+  EXPECT_EQ(grey_level(dir.file("2.png")), 153);
+  EXPECT_FALSE(fs::exists(dir.file(".chain-1.png")));
+  EXPECT_FALSE(fs::exists(dir.file(".chain-2.png")));
+}
+
+TEST(FadeInShardLead, a_lead_of_another_size_is_refused) {
+  const TempDir dir;
+  const std::string pattern = dir.file("%d.png");
+  write_grey_frame(dir.file("1.png"), 51);
+  write_grey_frame(lead_frame_path(pattern, 1), 204, 24, 16);
+  EXPECT_ERROR_MSG(fade_in_shard_lead(pattern, 1, 2), ConfigError,
+                   "lead frame '" + lead_frame_path(pattern, 1) + "' is not the size of '" +
+                       dir.file("1.png") + "': shards of one clip must run with the same settings");
+  EXPECT_EQ(grey_level(dir.file("1.png")), 51);
+  EXPECT_FALSE(fs::exists(dir.file(".chain-1.png")));
+}
+
 TEST(RunProgram, reports_the_exit_status_and_the_last_error_line) {
   std::string errors;
   EXPECT_EQ(run_program({"sh", "-c", "echo first >&2; echo last >&2; exit 3"}, &errors), 3);
@@ -290,6 +348,7 @@ TEST_F(VideoRunTest, shards_make_their_own_chunks_after_a_lead_and_the_last_one_
   EXPECT_EQ(second.frames_made, 3);
   EXPECT_FALSE(second.assembled);
   EXPECT_FALSE(fs::exists(format_frame_path(video_frame_pattern(output), 2)));
+  EXPECT_TRUE(fs::exists(lead_frame_path(video_frame_pattern(output), 2)));  // kept to fade
 
   frames.clear();  // again: its frames are there, so not even the lead is made
   const auto again = stylizer.run_video(second_half, events);
@@ -301,8 +360,47 @@ TEST_F(VideoRunTest, shards_make_their_own_chunks_after_a_lead_and_the_last_one_
   first_half.video.shard_count = 2;
   const auto first = stylizer.run_video(first_half, {});
   EXPECT_EQ(first.frames_made, 2);
+  EXPECT_EQ(first.frames_faded, 1);  // frame 2, half way to the second shard's lead
   EXPECT_TRUE(first.assembled);
   EXPECT_EQ(FrameSource(output).frame_count(), kFrames);
+}
+
+TEST_F(VideoRunTest, the_last_shard_to_finish_fades_each_chunk_into_the_next_ones_lead) {
+  const auto clip = write_pan_frames(dir_.path());
+  Stylizer stylizer = make();
+  auto shard = [&](const std::string& pattern, int index) {
+    auto chunk = job(clip, pattern);
+    chunk.video.shard_index = index;
+    chunk.video.shard_count = 2;
+    chunk.video.shard_lead_frames = 1;
+    return stylizer.run_video(chunk, {});
+  };
+  const std::string alone = dir_.file("a/%d.png");
+  shard(alone, 0);  // the first chunk's frames as they are before any fade
+
+  const std::string pattern = dir_.file("s/%d.png");
+  const auto second = shard(pattern, 1);  // frames 3-5 after a lead frame 2
+  EXPECT_EQ(second.frames_made, 3);
+  EXPECT_EQ(second.frames_faded, 0);  // frames 1-2 are not made yet
+  const auto lead = load_image_rgb01(lead_frame_path(pattern, 2), 0);
+  EXPECT_FALSE(fs::exists(lead_frame_path(pattern, 1)));
+
+  const auto first = shard(pattern, 0);
+  EXPECT_EQ(first.frames_faded, 1);
+  const auto chain = load_image_rgb01(format_frame_path(alone, 2), 0);
+  const auto faded = load_image_rgb01(format_frame_path(pattern, 2), 0);
+  EXPECT_LE((faded - (chain + lead) * 0.5).abs().max().item<double>(), 1.5 / 255);
+  EXPECT_GT((faded - chain).abs().mean().item<double>(), 1.0 / 255);  // the chains differ
+  EXPECT_TRUE(load_image_rgb01(format_frame_path(pattern, 1), 0)
+                  .equal(load_image_rgb01(format_frame_path(alone, 1), 0)));
+  EXPECT_FALSE(fs::exists(lead_frame_path(pattern, 2)));
+  EXPECT_FALSE(fs::exists(dir_.file("s/.stylize-fade.lock")));
+}
+
+TEST_F(VideoRunTest, bad_lead_is_refused) {
+  auto bad = job(write_pan_frames(dir_.path()), dir_.file("o/%d.png"));
+  bad.video.shard_lead_frames = -1;
+  EXPECT_ERROR_MSG(make().run_video(bad, {}), ConfigError, "--shard-lead must be between 0 and 1000");
 }
 
 TEST_F(VideoRunTest, a_frame_range_takes_part_of_the_clip) {
