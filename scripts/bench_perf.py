@@ -76,7 +76,8 @@ def run_stylize(args, size, variant=None):
                       "--print-every", "1", "--progress-json", "-", "-q", "-o",
                       os.path.join(args.tmp, "bench.png")]
                      # one scale: the time per iteration at this size (not for older builds)
-                     + ([] if "binary" in variant else ["--look", "subtle"]) + variant.get("args", []),
+                     + (["--min-size", "0"] if "binary" in variant else ["--look", "subtle"])
+                     + variant.get("args", []),
                      variant.get("env"))
     elapsed = [e["elapsed_s"] for e in map(json.loads, out.splitlines()) if e["type"] == "iteration"]
     gaps = [b - a for a, b in zip(elapsed, elapsed[1:])]

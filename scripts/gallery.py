@@ -98,7 +98,8 @@ def main():
                                f"content ratio {score['content_ratio']:.3f}"]))
                 print(f"{os.path.basename(content)} | {label} | {seconds:.1f} s | style ratio "
                       f"{score['style_ratio']:.4f} | multi-scale {score['multiscale_style_ratio']:.4f}"
-                      f" | content ratio {score['content_ratio']:.4f}", flush=True)
+                      f" | content distance {score['content_distance']:.4f} | content ratio "
+                      f"{score['content_ratio']:.4f}", flush=True)
             rows.append(tiles)
 
     draw_font = font()

@@ -80,7 +80,7 @@ struct FrameReport {
   double seconds = 0.0;
   /// Share of the frame's pixels the temporal loss covers (0 for the first frame of a chain).
   double consistent_share = 0.0;
-  std::string path;    ///< the file written; empty for a lead frame, which is not kept
+  std::string path;    ///< the frame's file; empty for a lead frame (kept as lead_frame_path)
   double run_elapsed_s = 0.0;
 };
 

@@ -136,6 +136,7 @@ void run_checks(const std::string& model_path, const c10::Device& device) {
 void run_bench(const Options& o, const c10::Device& device) {
   auto model = stylize::VggFeatures::load(o.model, device);
   StyleConfig config;
+  stylize::apply_look(stylize::Look::kSubtle, config);  // reference_gatys.py's content weight, one scale
   config.size_px = o.size_px;
   config.iterations = o.iterations;
   config.optimizer = o.optimizer == "adam" ? stylize::OptimizerKind::kAdam

@@ -313,10 +313,41 @@ std::vector<std::string> stored_args(const std::string& path) {
     throw ConfigError("--settings-from '" + path + "': the file carries no stylize settings");
   }
   std::vector<std::string> args;
+  // Made before --look (0.1.x): the balance of that time, unless the subcommand sets its own.
+  const bool before_looks = !json.contains("stylize") || !json["stylize"].is_string() ||
+                            json["stylize"].get<std::string>().rfind("0.1.", 0) == 0;
   for (const auto& arg : json["args"]) {
     if (arg.is_string()) args.push_back(arg.get<std::string>());
   }
+  const auto& names = subcommands();
+  const bool subcommand =
+      !args.empty() && std::find(names.begin(), names.end(), args.front()) != names.end();
+  if (before_looks && !subcommand) args.insert(args.begin(), {"--look", "subtle"});
   return args;
+}
+
+/// args without the options a look sets (and --look itself): what a --look given now replaces.
+std::vector<std::string> without_look_options(const std::vector<std::string>& args) {
+  static const std::vector<std::string> kSet = {"--look",       "--content-weight",
+                                                "--style-weight", "--tv-weight",
+                                                "--min-size",   "--initial-iterations",
+                                                "--iterations", "-n"};
+  std::vector<std::string> rest;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    bool dropped = false;
+    for (const auto& option : kSet) {
+      if (arg == option) {
+        ++i;  // and its value
+        dropped = true;
+      } else if (arg.rfind(option + "=", 0) == 0 || (option == "-n" && arg.rfind("-n", 0) == 0)) {
+        dropped = true;
+      }
+      if (dropped) break;
+    }
+    if (!dropped) rest.push_back(arg);
+  }
+  return rest;
 }
 
 /// args without --settings-from and its value; that value in *from.
@@ -460,6 +491,12 @@ ParsedArgs parse_args(const std::vector<std::string>& args) {
     view.options.settings_from = parsed.options.settings_from;
     return view;
   }
+  auto given_look = [&given] {
+    return std::any_of(given.begin(), given.end(), [](const std::string& arg) {
+      return arg == "--look" || arg.rfind("--look=", 0) == 0;
+    });
+  };
+  if (given_look()) stored = without_look_options(stored);  // the look given replaces them
   parsed.effective_args = stored;
   parsed.effective_args.insert(parsed.effective_args.end(), given.begin(), given.end());
   try {

@@ -42,12 +42,13 @@ at::Tensor like_content(const at::Tensor& other, const at::Tensor& content) {
   return image.to(content.device());
 }
 
-/// The scores at one evaluation size (multiscale_style_ratio left 0).
+/// The scores at one evaluation size (multiscale_style_ratio left 0; painting_content_distance
+/// too unless with_painting).
 QualityScores measure_at(VggFeatures& model, const c10::Device& device, const LayerPlan& plan,
                          const at::Tensor& content_rgb01,
                          const std::vector<at::Tensor>& styles_rgb01,
                          const std::vector<double>& blend, const at::Tensor& image_rgb01,
-                         int size_px) {
+                         int size_px, bool with_painting) {
   const StyleTransfer engine(model, plan, device);
   std::vector<at::Tensor> styles;
   for (const auto& style : styles_rgb01) styles.push_back(resize_longest_side(style, size_px));
@@ -82,6 +83,7 @@ QualityScores measure_at(VggFeatures& model, const c10::Device& device, const La
   scores.content_distance = distance;
   scores.style_distance = style_distance(image_features);
   scores.photo_style_distance = style_distance(content_features);
+  if (!with_painting) return scores;
   double blend_sum = 0.0;  // equal weights when blend is empty
   for (std::size_t s = 0; s < styles_rgb01.size(); ++s) blend_sum += blend.empty() ? 1.0 : blend[s];
   for (std::size_t s = 0; s < styles_rgb01.size(); ++s) {
@@ -102,19 +104,27 @@ QualityScores measure_quality(VggFeatures& model, const c10::Device& device,
     throw ConfigError("invalid measure size " + std::to_string(size_px) + ": must be at least " +
                       std::to_string(kMinSizePxForConfig) + " px");
   }
+  StyleConfig blend_check;
+  blend_check.style_blend = blend;
+  validate(blend_check, styles_rgb01.size());
   torch::NoGradGuard no_grad;
   // A fixed yardstick: the model's default layers with unit weights, Gram loss.
   const LayerPlan plan = plan_layers(model.layer_names(), StyleConfig{});
   QualityScores scores;
   double ratios = 0.0;
   std::vector<int> sizes;
-  const auto long_side = std::max(content_rgb01.size(2), content_rgb01.size(3));
-  const auto short_side = std::min(content_rgb01.size(2), content_rgb01.size(3));
+  // The deepest layers need as many pixels as the size itself on every image's short side.
+  auto fits = [](const at::Tensor& image, int side) {
+    return std::min(image.size(2), image.size(3)) * side >=
+           kMinSizePxForConfig * std::max(image.size(2), image.size(3));
+  };
   for (int side : measure_sizes_px(size_px)) {
-    // The deepest layers need as many pixels as the size itself on the short side too.
-    if (side != size_px && short_side * side < kMinSizePxForConfig * long_side) continue;
+    const bool all_fit = fits(content_rgb01, side) &&
+                         std::all_of(styles_rgb01.begin(), styles_rgb01.end(),
+                                     [&](const at::Tensor& style) { return fits(style, side); });
+    if (side != size_px && !all_fit) continue;
     const QualityScores at_side = measure_at(model, device, plan, content_rgb01, styles_rgb01,
-                                             blend, image_rgb01, side);
+                                             blend, image_rgb01, side, side == size_px);
     ratios += at_side.style_ratio();
     sizes.push_back(side);
     if (side == size_px) scores = at_side;

@@ -83,7 +83,10 @@ struct HeldFrame {
 /// An exclusive lock on a file while it lives (flock): one shard assembles the video.
 class FileLock {
  public:
-  explicit FileLock(const std::string& path) : fd_(::open(path.c_str(), O_CREAT | O_RDWR, 0644)) {
+  /// A lock file (created), or with `directory` the folder itself (nothing is created).
+  explicit FileLock(const std::string& path, bool directory = false)
+      : fd_(directory ? ::open(path.c_str(), O_RDONLY | O_DIRECTORY)
+                      : ::open(path.c_str(), O_CREAT | O_RDWR, 0644)) {
     if (fd_ >= 0) ::flock(fd_, LOCK_EX);
   }
   ~FileLock() {
@@ -343,9 +346,6 @@ class VideoRun {
     if (video_.temporal_weight <= 0.0 || held_.count(k - 1) == 0) return target;
     const HeldFrame& now = held_.at(k);
     cv::Mat covered = cv::Mat::zeros(now.grey.size(), CV_32F);
-    if (video_.shard_lead_frames < 0 || video_.shard_lead_frames > 1000) {
-      throw ConfigError("--shard-lead must be between 0 and 1000");
-    }
     for (int j : video_.temporal_frames) {
       auto earlier = held_.find(k - j);
       if (earlier == held_.end()) continue;
@@ -433,12 +433,14 @@ class VideoRun {
     const bool video_file = is_video_file_output(job_.output_path);
     if (!video_file && video_.shard_count <= 1) return;
     const fs::path output(job_.output_path);
-    const fs::path frames_dir = fs::path(format_frame_path(plan_.frame_pattern, 1)).parent_path();
-    // Shards finishing together: one fades and assembles, the others find it done.
-    const fs::path lock_path =
-        video_file ? output.parent_path() / ("." + output.filename().string() + ".lock")
-                   : frames_dir / ".stylize-fade.lock";
-    const FileLock lock(lock_path.string());
+    fs::path frames_dir = fs::path(format_frame_path(plan_.frame_pattern, 1)).parent_path();
+    if (frames_dir.empty()) frames_dir = ".";
+    // Shards finishing together: one fades and assembles, the others find it done. A frame
+    // pattern's folder is the user's: locked itself, nothing is left in it.
+    const FileLock lock = video_file ? FileLock((output.parent_path() /
+                                                 ("." + output.filename().string() + ".lock"))
+                                                    .string())
+                                     : FileLock(frames_dir.string(), true);
     std::error_code ec;
     if (!fs::exists(frames_dir, ec)) return;
     for (int k = range_first_; k <= range_last_; ++k) {
@@ -451,13 +453,18 @@ class VideoRun {
       }
     }
     for (int chunk = 1; chunk < video_.shard_count; ++chunk) {
+      const int before = lead_first(chunk) - 1;  // a longer lead's frame: other settings
+      if (before >= chunk_first(chunk - 1) &&
+          fs::exists(lead_frame_path(plan_.frame_pattern, before), ec)) {
+        throw ConfigError("lead frame '" + lead_frame_path(plan_.frame_pattern, before) +
+                          "' is from a longer --shard-lead than this run's " +
+                          std::to_string(video_.shard_lead_frames) +
+                          ": shards of one clip must run with the same settings");
+      }
       result_.frames_faded +=
           fade_in_shard_lead(plan_.frame_pattern, lead_first(chunk), chunk_first(chunk));
     }
-    if (!video_file) {
-      fs::remove(lock_path, ec);
-      return;
-    }
+    if (!video_file) return;
     const bool pattern_input = is_frame_pattern(job_.content_path);
     const auto video =
         assemble_video(plan_.frame_pattern, range_first_, range_last_, plan_.fps,

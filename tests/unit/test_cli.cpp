@@ -100,8 +100,8 @@ void expect_look(const StyleConfig& c, double content_weight, int min_size_px, i
 }
 
 TEST(cli_parse_test, look_sets_the_documented_weights_and_options_given_win) {
-  expect_look(parse_args({}).options.config, 0.03, 64, 300);
-  expect_look(parse_args({"--look", "painterly"}).options.config, 0.03, 64, 300);
+  expect_look(parse_args({}).options.config, 0.03, 64, 150);
+  expect_look(parse_args({"--look", "painterly"}).options.config, 0.03, 64, 150);
   expect_look(parse_args({"--look", "subtle"}).options.config, 1.0, 0, 500);
   for (const auto& args : {std::vector<std::string>{"--look", "subtle", "--content-weight", "3",
                                                     "-n", "9"},
@@ -117,6 +117,38 @@ TEST(cli_parse_test, look_sets_the_documented_weights_and_options_given_win) {
   // The other commands keep one scale of 500 iterations whatever the look.
   EXPECT_EQ(parse_args({"texture", "-s", "a.jpg"}).options.config.min_size_px, 0);
   EXPECT_EQ(parse_args({"reconstruct", "-c", "a.jpg"}).options.config.iterations, 500);
+}
+
+TEST(cli_parse_test, settings_from_an_older_output_keep_its_balance_and_a_look_given_wins) {
+  const test::TempDir dir;
+  auto stored = [&](const std::string& version, const std::vector<std::string>& args) {
+    const auto path = dir.file(version + ".png");
+    const nlohmann::json json{{"stylize", version}, {"seed", 1}, {"model", "m.pt"}, {"args", args}};
+    save_image(at::zeros({1, 3, 16, 16}), path, {}, {json.dump(), {}});
+    return path;
+  };
+  // Made before --look: the photo-faithful balance it was made with.
+  const auto old = stored("0.1.0", {"-c", "a.jpg", "-s", "b.jpg", "--style-weight", "7"});
+  auto c = parse_args({"--settings-from", old, "-o", "x.png"}).options.config;
+  EXPECT_EQ(c.content_weight, 1.0);
+  EXPECT_EQ(c.min_size_px, 0);
+  EXPECT_EQ(c.style_weight, 7.0);
+  const auto now = stored("0.2.0", {"-c", "a.jpg", "-s", "b.jpg", "--content-weight", "5", "-n",
+                                    "800", "--tv-weight=2"});
+  c = parse_args({"--settings-from", now, "-o", "x.png"}).options.config;
+  EXPECT_EQ(c.content_weight, 5.0);
+  EXPECT_EQ(c.iterations, 800);
+  EXPECT_EQ(c.min_size_px, 64);
+  // A look given replaces what the stored run set of its settings, in the run and in what it
+  // stores.
+  const auto parsed = parse_args({"--settings-from", now, "--look", "subtle", "-o", "x.png"});
+  c = parsed.options.config;
+  EXPECT_EQ(c.content_weight, 1.0);
+  EXPECT_EQ(c.iterations, 500);
+  EXPECT_EQ(c.tv_weight, 0.5);
+  EXPECT_EQ(parsed.effective_args,
+            (std::vector<std::string>{"-c", "a.jpg", "-s", "b.jpg", "--look", "subtle", "-o",
+                                      "x.png"}));
 }
 
 TEST(cli_parse_test, help_shows_the_engine_defaults_of_enum_options) {
@@ -232,7 +264,7 @@ TEST(cli_parse_test, help_and_version_print_and_exit) {
     EXPECT_NE(help.print_and_exit->find(option), std::string::npos) << option;
   }
   const auto version = parse_args({"--version"}).print_and_exit.value_or("");
-  EXPECT_EQ(version.rfind("stylize 0.1.0 (LibTorch ", 0), 0U) << version;
+  EXPECT_EQ(version.rfind("stylize 0.2.0 (LibTorch ", 0), 0U) << version;
   EXPECT_NE(version.find(", OpenCV "), std::string::npos) << version;
 }
 

@@ -149,7 +149,7 @@ TEST_F(InterruptBinaryTest, sigterm_saves_and_exits_143) {
 
 TEST_F(InterruptBinaryTest, second_sigint_exits_at_once_without_partial_output) {
   const auto out = dir_.file("out.png");
-  test::ChildProcess child(endless_run(out, {"--size", "256"}));  // slow iterations
+  test::ChildProcess child(endless_run(out, {"--size", "256", "--min-size", "0"}));  // slow ones
   ASSERT_TRUE(child.wait_for_output("iteration 1/", 120)) << child.output();
   child.send(SIGINT);
   child.send(SIGINT);
