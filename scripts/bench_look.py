@@ -29,12 +29,11 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 
 from PIL import Image, ImageDraw, ImageFont
 
-from vgg_yardstick import (CONTENT_LAYER, SHARED, STYLE_LAYERS, features, gram, load_network,
-                           load_rgb, resized)
+from vgg_yardstick import (CONTENT_LAYER, SHARED, features, load_network, load_rgb,
+                           multiscale_style_ratio, resized)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(SHARED, "reference", "neural-style")
@@ -45,21 +44,13 @@ PAIRS = {"starry": ("starry_night.jpg", "tubingen_starry.png"),
 
 def six_layer_scores(network, output, photo, painting, size):
     """(multi-scale style ratio, content ratio) on STYLE_LAYERS and CONTENT_LAYER."""
-    ratios = []
-    for side in (size // 4, size // 2, size):
-        out_f = features(network, resized(output, side), STYLE_LAYERS)
-        photo_f = features(network, resized(photo, side), STYLE_LAYERS)
-        paint_f = features(network, resized(painting, side), STYLE_LAYERS)
-        for name in STYLE_LAYERS:
-            target = gram(paint_f[name])
-            ratios.append(float(((gram(out_f[name]) - target) ** 2).sum() /
-                                ((gram(photo_f[name]) - target) ** 2).sum()))
+    style = multiscale_style_ratio(network, output, photo, painting, size)
     photo_s = resized(photo, size)
     out_c = features(network, resized(output, size).resize(photo_s.size), [CONTENT_LAYER])
     photo_c = features(network, photo_s, [CONTENT_LAYER])
     paint_c = features(network, painting.resize(photo_s.size), [CONTENT_LAYER])
     distance = float(((out_c[CONTENT_LAYER] - photo_c[CONTENT_LAYER]) ** 2).sum())
-    return float(np.mean(ratios)), distance / float(
+    return style, distance / float(
         ((paint_c[CONTENT_LAYER] - photo_c[CONTENT_LAYER]) ** 2).sum())
 
 

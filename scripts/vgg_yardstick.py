@@ -72,11 +72,9 @@ def gram(f):
     return flat @ flat.T / flat.shape[1]
 
 
-def style_content_scores(network, output, photo, painting, size):
-    """(style distance, content distance) of a PIL output against its photo and painting:
-    style = mean over evaluation sides size/4, size/2, size and STYLE_LAYERS of
-    |G(output) - G(painting)|^2 / |G(photo) - G(painting)|^2; content = |F(output) - F(photo)|^2
-    / |F(photo)|^2 at CONTENT_LAYER, at the output's size."""
+def multiscale_style_ratio(network, output, photo, painting, size):
+    """Mean over evaluation sides size/4, size/2, size and STYLE_LAYERS of
+    |G(output) - G(painting)|^2 / |G(photo) - G(painting)|^2 (PIL images)."""
     style = []
     for side in (size // 4, size // 2, size):
         out_f = features(network, resized(output, side), STYLE_LAYERS)
@@ -86,7 +84,15 @@ def style_content_scores(network, output, photo, painting, size):
             target = gram(paint_f[name])
             style.append(float(((gram(out_f[name]) - target) ** 2).sum() /
                                ((gram(photo_f[name]) - target) ** 2).sum()))
+    return float(np.mean(style))
+
+
+def style_content_scores(network, output, photo, painting, size):
+    """(style distance, content distance) of a PIL output against its photo and painting:
+    style = multiscale_style_ratio; content = |F(output) - F(photo)|^2 / |F(photo)|^2 at
+    CONTENT_LAYER, at the output's size."""
+    style = multiscale_style_ratio(network, output, photo, painting, size)
     out_c = features(network, output, [CONTENT_LAYER])[CONTENT_LAYER]
     photo_c = features(network, resized(photo, max(output.size)), [CONTENT_LAYER])[CONTENT_LAYER]
     content = float(((out_c - photo_c) ** 2).sum() / (photo_c ** 2).sum())
-    return float(np.mean(style)), content
+    return style, content

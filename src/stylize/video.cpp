@@ -7,7 +7,6 @@
 #include <stylize/video.hpp>
 
 #include <opencv2/imgproc.hpp>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -78,25 +77,6 @@ struct HeldFrame {
   cv::Mat grey;        ///< for the flow
   at::Tensor result;
   std::string result_path;
-};
-
-/// An exclusive lock on a file while it lives (flock): one shard assembles the video.
-class FileLock {
- public:
-  /// A lock file (created), or with `directory` the folder itself (nothing is created).
-  explicit FileLock(const std::string& path, bool directory = false)
-      : fd_(directory ? ::open(path.c_str(), O_RDONLY | O_DIRECTORY)
-                      : ::open(path.c_str(), O_CREAT | O_RDWR, 0644)) {
-    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
-  }
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
-
- private:
-  int fd_;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -212,6 +213,16 @@ std::string beside(const std::string& frame_path, const std::string& prefix) {
   return (path.parent_path() / (prefix + path.filename().string())).string();
 }
 }  // namespace
+
+FileLock::FileLock(const std::string& path, bool directory)
+    : fd_(directory ? ::open(path.c_str(), O_RDONLY | O_DIRECTORY)
+                    : ::open(path.c_str(), O_CREAT | O_RDWR, 0644)) {
+  if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 std::string lead_frame_path(const std::string& frame_pattern, int frame) {
   return beside(format_frame_path(frame_pattern, frame), ".lead-");

@@ -41,6 +41,19 @@ class FrameSource {
   cv::VideoCapture capture_;
 };
 
+/// An exclusive lock (flock) while it lives: on a lock file (created), or with `directory` on
+/// the folder itself (nothing is created). One shard fades and assembles the video.
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path, bool directory = false);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
+};
+
 /// printf's expansion of a frame pattern with one integer ("%04d", "%d").
 std::string format_frame_path(const std::string& pattern, int number);
 
