@@ -67,7 +67,7 @@ struct LayerWeight {
 // Defaults live here and only here; the CLI shows them in --help from these values.
 inline constexpr int kDefaultSizePx = 512;
 /// The defaults: coarse to fine from 64 px with little weight on the photo.
-inline constexpr LookSettings kPainterlyLook{0.03, 20.0, 0.5, 64, 150, 0};
+inline constexpr LookSettings kPainterlyLook{0.04, 20.0, 0.5, 64, 150, 0};
 /// The photo-faithful balance: one scale, the photo's content weighted as much as the style.
 inline constexpr LookSettings kSubtleLook{1.0, 20.0, 0.5, 0, 500, 0};
 inline constexpr int kDefaultIterations = kPainterlyLook.iterations;

@@ -100,8 +100,8 @@ void expect_look(const StyleConfig& c, double content_weight, int min_size_px, i
 }
 
 TEST(cli_parse_test, look_sets_the_documented_weights_and_options_given_win) {
-  expect_look(parse_args({}).options.config, 0.03, 64, 150);
-  expect_look(parse_args({"--look", "painterly"}).options.config, 0.03, 64, 150);
+  expect_look(parse_args({}).options.config, 0.04, 64, 150);
+  expect_look(parse_args({"--look", "painterly"}).options.config, 0.04, 64, 150);
   expect_look(parse_args({"--look", "subtle"}).options.config, 1.0, 0, 500);
   for (const auto& args : {std::vector<std::string>{"--look", "subtle", "--content-weight", "3",
                                                     "-n", "9"},
