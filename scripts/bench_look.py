@@ -30,8 +30,9 @@ import tempfile
 import time
 
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
+from gallery import draw_sheet
 from vgg_yardstick import (CONTENT_LAYER, SHARED, features, load_network, load_rgb,
                            multiscale_style_ratio, resized)
 
@@ -72,24 +73,8 @@ def report(a, network, pair, label, image, photo, painting, seconds):
 
 def contact_sheet(rows, path, tile_px=256):
     """rows: [(pair, [(label, image path)])] as one labelled JPEG (photo | painting | variants)."""
-    font_path = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-    font = ImageFont.truetype(font_path, 12) if os.path.exists(font_path) else ImageFont.load_default()
-    label_px, pad_px = 18, 4
-    tiles = [[(label, Image.open(image).convert("RGB")) for label, image in row] for _, row in rows]
-    heights = [max(round(im.height * tile_px / im.width) for _, im in row) for row in tiles]
-    columns = max(len(row) for row in tiles)
-    sheet = Image.new("RGB", (columns * (tile_px + pad_px) + pad_px,
-                              sum(h + label_px + pad_px for h in heights) + pad_px), "white")
-    draw = ImageDraw.Draw(sheet)
-    y = pad_px
-    for row, height in zip(tiles, heights):
-        for k, (label, image) in enumerate(row):
-            x = pad_px + k * (tile_px + pad_px)
-            sheet.paste(image.resize((tile_px, round(image.height * tile_px / image.width)),
-                                     Image.LANCZOS), (x, y))
-            draw.text((x + 2, y + height + 2), label, fill="black", font=font)
-        y += height + label_px + pad_px
-    sheet.save(path, quality=85, optimize=True)
+    tiles = [[(Image.open(image).convert("RGB"), [label]) for label, image in row] for _, row in rows]
+    draw_sheet(tiles, tile_px).save(path, quality=85, optimize=True)
     print(f"wrote {path} ({os.path.getsize(path) // 1024} KB)")
 
 

@@ -102,8 +102,14 @@ def main():
                       f"{score['content_ratio']:.4f}", flush=True)
             rows.append(tiles)
 
+    sheet = draw_sheet(rows, args.tile)
+    sheet.save(args.output)
+    print(f"gallery: wrote {args.output} ({sheet.width}x{sheet.height})")
+
+
+def draw_sheet(rows, tile_w):
+    """rows of (PIL image, [label lines]) as one sheet, each tile tile_w px wide, the lines under it."""
     draw_font = font()
-    tile_w = args.tile
     heights = [max(round(im.height * tile_w / im.width) for im, _ in tiles) for tiles in rows]
     label_h = LABEL_LINES * LINE_PX + PAD_PX
     columns = max(len(t) for t in rows)
@@ -119,8 +125,7 @@ def main():
             for j, text in enumerate(lines[:LABEL_LINES]):
                 draw.text((x, y + height + 2 + j * LINE_PX), text, fill="black", font=draw_font)
         y += height + label_h + PAD_PX
-    sheet.save(args.output)
-    print(f"gallery: wrote {args.output} ({sheet.width}x{sheet.height})")
+    return sheet
 
 
 if __name__ == "__main__":

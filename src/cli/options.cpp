@@ -159,8 +159,9 @@ void add_input_output(CLI::App& app, CliOptions& o) {
          "--look",
          [&c](const std::string& text) {
            for (const auto& entry : enum_names(Look{})) {
-             if (text == entry.name) apply_look(entry.value, c);
+             if (text == entry.name) return apply_look(entry.value, c);
            }
+           throw CLI::ValidationError("--look", text + " not in {painterly,subtle}");
          },
          fmt::format("painterly: the scene repainted in the painting's strokes (--content-weight "
                      "{}, --min-size {}, -n {}); subtle: the photo kept, the painting's texture "
@@ -168,7 +169,6 @@ void add_input_output(CLI::App& app, CliOptions& o) {
                      kPainterlyLook.content_weight, kPainterlyLook.min_size_px,
                      kPainterlyLook.iterations, kSubtleLook.content_weight,
                      kSubtleLook.iterations))
-      ->check(CLI::IsMember({"painterly", "subtle"}))
       ->type_name("painterly|subtle")
       ->default_str("painterly");
   app.add_option("--size", c.size_px, "Longest side of the output in px")->capture_default_str();
