@@ -45,7 +45,7 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS
 libopencv-imgproc406 (>= 4.6.0+dfsg), libopencv-imgcodecs406 (>= 4.6.0+dfsg), \
 libopencv-video406 (>= 4.6.0+dfsg), libopencv-videoio406 (>= 4.6.0+dfsg), \
 libopencv-contrib406 (>= 4.6.0+dfsg), libspdlog1.10-fmt9, libfmt9 (>= 9.1.0+ds1), zlib1g (>= 1:1.2.0), libstdc++6 (>= 11), \
-libgcc-s1 (>= 3.0), libc6 (>= 2.34)")
+libgcc-s1 (>= 3.0), libgomp1 (>= 4.9), libc6 (>= 2.34)")
 # Not linked: the BLAS that the executable's RPATH prefers to the system default (src/CMakeLists.txt);
 # without it stylize runs, about 1.2x slower.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libopenblas0-openmp")

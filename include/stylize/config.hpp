@@ -28,10 +28,11 @@ enum class StyleLossKind {
 /// Arithmetic of the network's forward and backward pass; the image and the losses stay fp32.
 enum class Precision { kFp32, kTf32, kBf16, kFp16 };
 
-/// How the CPU computes the network's 3x3 convolutions. kAuto: Winograd (oneDNN, a quarter of
-/// the multiplications) for every layer it suits (WinogradConv3x3) when this build and CPU have
-/// it and the network runs in fp32 on the CPU, else kDirect; kDirect: ATen's convolution, as
-/// PyTorch does; kWinograd: as kAuto, but an error where Winograd cannot run.
+/// How the CPU computes the network's 3x3 convolutions. kAuto: Winograd F(4x4,3x3) (a quarter
+/// of the multiplications; oneDNN's kernels on AVX-512, stylize's own on AVX2) for every layer
+/// it suits (WinogradConv3x3) when the CPU has it and the network runs in fp32 on the CPU, else
+/// kDirect; kDirect: ATen's convolution, as PyTorch does; kWinograd: as kAuto, but an error
+/// where Winograd cannot run.
 enum class ConvAlgorithm { kAuto, kDirect, kWinograd };
 
 /// Optical flow between a video's frames (stylize/optical_flow.hpp): OpenCV's DIS (fast, the

@@ -6,6 +6,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -57,6 +58,11 @@ class VggFeatures {
   /// How many of the network's convolutions run as Winograd convolutions (the others: ATen; see
   /// WinogradConv3x3 for the feature-map sizes it hands to ATen).
   [[nodiscard]] int winograd_layer_count() const;
+  /// Which Winograd kernels those run on, e.g. "stylize F(4x4,3x3) (avx2)"; empty when none do.
+  [[nodiscard]] std::string winograd_backend() const;
+  /// Memory the convolutions of layers 0..deepest_index keep besides the weights once they
+  /// have run (stylize's Winograd kernels keep their weights transformed), for the estimate.
+  [[nodiscard]] std::uint64_t kernel_cache_bytes(int deepest_index) const;
 
   /// Runs the network on image_rgb01 ([N,3,H,W], RGB in [0,1], on the model's device) up to the
   /// deepest requested layer only and returns the activations of layer_indices, in that order.

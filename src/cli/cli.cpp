@@ -316,7 +316,11 @@ int make_images(const ParsedArgs& parsed, const WorkPlan& work, VggFeatures mode
   } else {
     log.debug("layers: {}", plan.describe());
   }
-  log.debug("{} Winograd convolutions", stylizer.model().winograd_layer_count());
+  if (const int winograd = stylizer.model().winograd_layer_count(); winograd > 0) {
+    log.debug("{} Winograd convolutions: {}", winograd, stylizer.model().winograd_backend());
+  } else {
+    log.debug("direct convolutions (ATen)");
+  }
   std::unique_ptr<JsonLines> json;
   if (!o.progress_json.empty()) json = std::make_unique<JsonLines>(o.progress_json, out);
   if (json) json->start(work.jobs.size(), work.shard_text, describe_device(device), config.seed);

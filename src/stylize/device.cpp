@@ -1,6 +1,7 @@
 #include <stylize/device.hpp>
 #include <stylize/errors.hpp>
 
+#include "kernels/cpu_isa.hpp"
 #include "kernels/winograd_conv.hpp"
 
 #include <ATen/ATen.h>
@@ -61,7 +62,7 @@ std::string library_versions() {
   std::string text = "LibTorch " TORCH_VERSION;
   const auto onednn = WinogradConv3x3::library_version();
   if (!onednn.empty()) text += ", " + onednn;
-  return text;
+  return text + ", CPU kernels " + isa_name(kernel_isa());
 }
 
 int available_cpus() {

@@ -3,6 +3,7 @@
 #include "kernels/first_conv.hpp"
 #include "kernels/max_pool.hpp"
 #include <stylize/vgg_features.hpp>
+#include "kernels/cpu_isa.hpp"
 #include "kernels/winograd_conv.hpp"
 
 #include <torch/autograd.h>
@@ -79,6 +80,8 @@ VggFeatures& VggFeatures::operator=(VggFeatures&&) noexcept = default;
 VggFeatures::~VggFeatures() = default;
 
 VggFeatures VggFeatures::load(const std::string& path, const c10::Device& device) {
+  // Before any convolution: applies STYLIZE_MAX_ISA to oneDNN too (LibTorch's convolutions).
+  (void)kernel_isa();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     throw ModelError("cannot load model '" + path + "': no such file (" + kExportHint + ")");
@@ -210,6 +213,20 @@ void VggFeatures::set_conv_algorithm(ConvAlgorithm algorithm) {
     impl_->choose_convolutions();
     throw;
   }
+}
+
+std::string VggFeatures::winograd_backend() const {
+  return winograd_layer_count() > 0 ? WinogradConv3x3::backend_name() : std::string();
+}
+
+std::uint64_t VggFeatures::kernel_cache_bytes(int deepest_index) const {
+  std::uint64_t bytes = 0;
+  for (int i = 0; i <= deepest_index && i < static_cast<int>(impl_->winograd.size()); ++i) {
+    if (const auto& conv = impl_->winograd[static_cast<std::size_t>(i)]) {
+      bytes += static_cast<std::uint64_t>(conv->cache_bytes());
+    }
+  }
+  return bytes;
 }
 
 int VggFeatures::winograd_layer_count() const {

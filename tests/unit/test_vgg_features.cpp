@@ -199,10 +199,14 @@ TEST(vgg_features_test, winograd_convolutions_agree_with_direct_ones) {
     EXPECT_TRUE(torch::allclose(winograd[i], direct[i], 1e-4, 1e-5)) << "layer " << i;
     EXPECT_FALSE(torch::equal(winograd[i], direct[i])) << "layer " << i << ": not computed apart";
   }
-  const float gradient_error = ((winograd_input.grad() - direct_input.grad()).abs().max() /
-                                direct_input.grad().abs().max())
-                                   .item<float>();
-  EXPECT_LT(gradient_error, 1e-4F) << "largest difference relative to the largest gradient";
+  // Relative to the gradient's norm, not pixel by pixel: a difference of 1e-5 in a ReLU's input
+  // near 0 flips whether it passes the gradient, which moves single pixels by a few percent of
+  // the largest gradient through 12 random layers (the convolutions themselves agree to ~1e-5:
+  // test_winograd_conv.cpp). A wrong convolution or gradient is off by the whole norm.
+  const float gradient_error =
+      ((winograd_input.grad() - direct_input.grad()).norm() / direct_input.grad().norm())
+          .item<float>();
+  EXPECT_LT(gradient_error, 2e-2F) << "difference relative to the gradient's norm";
   model.set_conv_algorithm(ConvAlgorithm::kAuto);
   EXPECT_EQ(model.winograd_layer_count(), 15) << "auto takes Winograd where it runs";
 }
@@ -246,6 +250,27 @@ TEST(vgg_features_test, winograd_needs_fp32_on_the_cpu_and_auto_falls_back) {
     EXPECT_EQ(test::error_of([&] { model.set_conv_algorithm(ConvAlgorithm::kWinograd); }),
               "invalid conv algorithm winograd: " + reason);
   }
+}
+
+TEST(vgg_features_test, the_memory_its_kernels_keep_is_counted_for_the_estimate) {
+  auto model = VggFeatures::load(test::random_model_path(), c10::Device(c10::kCPU));
+  const auto& names = model.layer_names();
+  const int relu5_1 = static_cast<int>(
+      std::find(names.begin(), names.end(), "relu5_1") - names.begin());
+  // stylize's Winograd kernels keep each pass's transformed weights, 36 values per 9 weights;
+  // oneDNN's keep nothing; conv1_1 (3 input channels) never runs as Winograd.
+  std::uint64_t transformed = 0;
+  const int64_t channels[] = {64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512};
+  for (std::size_t k = 1; k < std::size(channels); ++k) {
+    transformed += 2ULL * 36 * channels[k - 1] * channels[k] * sizeof(float);
+  }
+  const auto backend = WinogradConv3x3::backend_name();
+  const std::uint64_t expected = backend.rfind("stylize", 0) == 0 ? transformed : 0;
+  EXPECT_EQ(model.kernel_cache_bytes(relu5_1), expected) << backend;
+  EXPECT_LT(model.kernel_cache_bytes(relu5_1 - 3), expected + (expected == 0 ? 1 : 0))
+      << "conv5_1 not counted when the plan stops before it";
+  model.set_conv_algorithm(ConvAlgorithm::kDirect);
+  EXPECT_EQ(model.kernel_cache_bytes(relu5_1), 0U);
 }
 
 TEST(vgg_features_test, rejects_unsupported_compute_dtype) {

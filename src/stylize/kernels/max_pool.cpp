@@ -1,12 +1,13 @@
 #include "kernels/max_pool.hpp"
 
-#include "kernels/blocked_layout.hpp"
-
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
 #include <cstdint>
 #include <limits>
+
+#include "kernels/blocked_layout.hpp"
+#include "kernels/cpu_isa.hpp"
 
 namespace stylize {
 namespace {
@@ -17,11 +18,30 @@ bool own_kernel_suits(const at::Tensor& x) {
          x.is_contiguous() && x.size(2) >= 2 && x.size(3) >= 2;
 }
 
-// The row kernels are compiled for AVX-512, AVX2 and the baseline, picked at load time
-// (target_clones); each is written so that the compiler vectorises it: plain selects, no
-// branches (on real activations which value is a window's maximum is unpredictable, and scalar
-// or branchy code made the backward pass 4-5x slower than the forward).
-#define STYLIZE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// The row kernels are compiled for AVX-512, AVX2 and the baseline (STYLIZE_ISA_VARIANTS), and
+// kernel_isa() picks one (STYLIZE_PICK), so STYLIZE_MAX_ISA caps them; each is written so that
+// the compiler vectorises it: plain selects, no branches (on real activations which value is a
+// window's maximum is unpredictable, and scalar or branchy code made the backward pass 4-5x
+// slower than the forward).
+#define STYLIZE_VECTOR_BODY __attribute__((always_inline)) inline
+#define STYLIZE_ISA_VARIANTS(name, params, args)                                     \
+  __attribute__((target("avx512f"))) void name##_avx512 params { name##_body args; } \
+  __attribute__((target("avx2,fma"))) void name##_avx2 params { name##_body args; }  \
+  void name##_baseline params { name##_body args; }
+#define STYLIZE_PICK(name) pick_variant(name##_avx512, name##_avx2, name##_baseline)
+
+template <typename Fn>
+Fn pick_variant(Fn avx512, Fn avx2, Fn baseline) {
+  switch (kernel_isa()) {
+    case CpuIsa::kAvx512:
+      return avx512;
+    case CpuIsa::kAvx2:
+      return avx2;
+    case CpuIsa::kBaseline:
+      break;
+  }
+  return baseline;
+}
 
 /// Which of a window's four values a, b, c, d (top-left, top-right, bottom-left, bottom-right)
 /// ATen's max pooling picks: scanned in that order, each value greater than the maximum so far,
@@ -33,7 +53,7 @@ struct WindowPick {
 };
 
 __attribute__((always_inline)) inline WindowPick pick_in_window(float a, float b, float c,
-                                                                  float d) {
+                                                                float d) {
   const float take_b = ((b > a) | (b != b)) ? 1.0F : 0.0F;
   const float m1 = take_b != 0.0F ? b : a;
   const float take_c = ((c > m1) | (c != c)) ? 1.0F : 0.0F;
@@ -46,9 +66,9 @@ __attribute__((always_inline)) inline WindowPick pick_in_window(float a, float b
 
 /// One output row: each window's maximum, as ATen decides (each value greater than the maximum
 /// so far, or NaN, takes its place; the window is scanned row by row).
-STYLIZE_VECTOR_CLONES
-void forward_row(const float* __restrict top, const float* __restrict bottom,
-                 float* __restrict dst, int64_t out_w) {
+STYLIZE_VECTOR_BODY
+void forward_row_body(const float* __restrict top, const float* __restrict bottom,
+                      float* __restrict dst, int64_t out_w) {
   for (int64_t ox = 0; ox < out_w; ++ox) {
     float m = top[2 * ox];
     const float b = top[2 * ox + 1];
@@ -60,13 +80,17 @@ void forward_row(const float* __restrict top, const float* __restrict bottom,
     dst[ox] = m;
   }
 }
+STYLIZE_ISA_VARIANTS(forward_row,
+                     (const float* __restrict top, const float* __restrict bottom,
+                      float* __restrict dst, int64_t out_w),
+                     (top, bottom, dst, out_w))
 
 /// The gradient of one output row's windows: all to the value forward_row chose, 0 to the others
 /// (every value of the two input rows that a window covers is written).
-STYLIZE_VECTOR_CLONES
-void backward_row(const float* __restrict top, const float* __restrict bottom,
-                  const float* __restrict grad, float* __restrict grad_top,
-                  float* __restrict grad_bottom, int64_t out_w) {
+STYLIZE_VECTOR_BODY
+void backward_row_body(const float* __restrict top, const float* __restrict bottom,
+                       const float* __restrict grad, float* __restrict grad_top,
+                       float* __restrict grad_bottom, int64_t out_w) {
   for (int64_t ox = 0; ox < out_w; ++ox) {
     const WindowPick pick =
         pick_in_window(top[2 * ox], top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1]);
@@ -77,6 +101,11 @@ void backward_row(const float* __restrict top, const float* __restrict bottom,
     grad_top[2 * ox] = pick.a != 0.0F ? g : 0.0F;
   }
 }
+STYLIZE_ISA_VARIANTS(backward_row,
+                     (const float* __restrict top, const float* __restrict bottom,
+                      const float* __restrict grad, float* __restrict grad_top,
+                      float* __restrict grad_bottom, int64_t out_w),
+                     (top, bottom, grad, grad_top, grad_bottom, out_w))
 
 /// Rows of output (plane, output row) are shared among the threads.
 template <typename RowFn>
@@ -141,12 +170,13 @@ class MaxPool2x2 : public torch::autograd::Function<MaxPool2x2> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
     ctx->save_for_backward({x});
-    return own_kernel_suits(x) ? pool_forward(x, forward_row) : at::max_pool2d(x, {2, 2}, {2, 2});
+    return own_kernel_suits(x) ? pool_forward(x, STYLIZE_PICK(forward_row))
+                               : at::max_pool2d(x, {2, 2}, {2, 2});
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto x = ctx->get_saved_variables()[0];
-    if (own_kernel_suits(x)) return {pool_backward(x, grads[0], backward_row)};
+    if (own_kernel_suits(x)) return {pool_backward(x, grads[0], STYLIZE_PICK(backward_row))};
     const auto indices = std::get<1>(at::max_pool2d_with_indices(x, {2, 2}, {2, 2}));
     return {at::max_pool2d_with_indices_backward(grads[0], x, {2, 2}, {2, 2}, {0, 0}, {1, 1},
                                                  /*ceil_mode=*/false, indices)};
@@ -165,9 +195,9 @@ bool blocked_suits(const at::Tensor& x) {
 /// One output row of relu(max of each window): the window's maximum, NaN if it holds one (as
 /// ATen's pooling and ReLU give), else max(m, 0). Written so that GCC vectorises the loop over
 /// the 16 lanes (the forward_row form with the NaN test in each select it did not).
-STYLIZE_VECTOR_CLONES
-void relu_pool_forward_row(const float* __restrict top, const float* __restrict bottom,
-                           float* __restrict dst, int64_t out_w) {
+STYLIZE_VECTOR_BODY
+void relu_pool_forward_row_body(const float* __restrict top, const float* __restrict bottom,
+                                float* __restrict dst, int64_t out_w) {
   for (int64_t ox = 0; ox < out_w; ++ox) {
     const int64_t i = 2 * ox * kLanes;
     float* out = dst + ox * kLanes;
@@ -185,13 +215,17 @@ void relu_pool_forward_row(const float* __restrict top, const float* __restrict 
     }
   }
 }
+STYLIZE_ISA_VARIANTS(relu_pool_forward_row,
+                     (const float* __restrict top, const float* __restrict bottom,
+                      float* __restrict dst, int64_t out_w),
+                     (top, bottom, dst, out_w))
 
 /// The gradient of one output row: to the value relu_pool_forward_row chose when it is above 0
 /// (ReLU passes no gradient where its result is 0, nor where it is NaN), 0 everywhere else.
-STYLIZE_VECTOR_CLONES
-void relu_pool_backward_row(const float* __restrict top, const float* __restrict bottom,
-                            const float* __restrict grad, float* __restrict grad_top,
-                            float* __restrict grad_bottom, int64_t out_w) {
+STYLIZE_VECTOR_BODY
+void relu_pool_backward_row_body(const float* __restrict top, const float* __restrict bottom,
+                                 const float* __restrict grad, float* __restrict grad_top,
+                                 float* __restrict grad_bottom, int64_t out_w) {
   for (int64_t ox = 0; ox < out_w; ++ox) {
     const int64_t i = 2 * ox * kLanes;
     for (int64_t l = 0; l < kLanes; ++l) {
@@ -208,18 +242,26 @@ void relu_pool_backward_row(const float* __restrict top, const float* __restrict
     }
   }
 }
+STYLIZE_ISA_VARIANTS(relu_pool_backward_row,
+                     (const float* __restrict top, const float* __restrict bottom,
+                      const float* __restrict grad, float* __restrict grad_top,
+                      float* __restrict grad_bottom, int64_t out_w),
+                     (top, bottom, grad, grad_top, grad_bottom, out_w))
 
 class ReluMaxPool2x2Blocked : public torch::autograd::Function<ReluMaxPool2x2Blocked> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
-    TORCH_CHECK(blocked_suits(x), "relu_max_pool_2x2_blocked: expected a contiguous fp32 CPU "
-                "tensor [N, C/16, H, W, 16] with H, W >= 2, got ", x.sizes());
+    TORCH_CHECK(blocked_suits(x),
+                "relu_max_pool_2x2_blocked: expected a contiguous fp32 CPU "
+                "tensor [N, C/16, H, W, 16] with H, W >= 2, got ",
+                x.sizes());
     ctx->save_for_backward({x});
-    return pool_forward(x, relu_pool_forward_row);
+    return pool_forward(x, STYLIZE_PICK(relu_pool_forward_row));
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
-    return {pool_backward(ctx->get_saved_variables()[0], grads[0], relu_pool_backward_row)};
+    return {pool_backward(ctx->get_saved_variables()[0], grads[0],
+                          STYLIZE_PICK(relu_pool_backward_row))};
   }
 };
 

@@ -1,20 +1,24 @@
-// WinogradConv3x3 in a build without oneDNN (no libdnnl-dev, or -DSTYLIZE_WITH_ONEDNN=OFF, or
-// the engine-only build on a machine with nothing but PyTorch): every convolution runs through
-// ATen. The other build is winograd_conv_onednn.cpp.
+// WinogradConv3x3's oneDNN backend in a build without oneDNN (no libdnnl-dev, or
+// -DSTYLIZE_WITH_ONEDNN=OFF, or the engine-only build on a machine with nothing but PyTorch):
+// AVX-512 CPUs run stylize's own F(4x4, 3x3) kernels instead. The other build is
+// winograd_conv_onednn.cpp.
 #include <stylize/errors.hpp>
-#include "kernels/winograd_conv.hpp"
+
+#include "kernels/cpu_isa.hpp"
+#include "kernels/winograd_backends.hpp"
 
 namespace stylize {
 
-std::string WinogradConv3x3::library_version() { return {}; }
+std::string onednn_version() { return {}; }
 
-std::string WinogradConv3x3::unavailable_reason() {
+void cap_onednn_isa(CpuIsa /*isa*/) {}
+
+std::string onednn_winograd_unavailable_reason() {
   return "this stylize was built without oneDNN (install libdnnl-dev and rebuild)";
 }
 
-std::shared_ptr<WinogradConv3x3> WinogradConv3x3::create(const at::Tensor& /*weight*/,
-                                                         const at::Tensor& /*bias*/) {
-  throw ConfigError(unavailable_reason());
+std::shared_ptr<WinogradConv3x3> make_onednn_winograd(at::Tensor /*weight*/, at::Tensor /*bias*/) {
+  throw ConfigError(onednn_winograd_unavailable_reason());
 }
 
 }  // namespace stylize
