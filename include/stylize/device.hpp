@@ -31,6 +31,11 @@ PrecisionSetup configure_precision(const c10::Device& device, Precision precisio
 /// The engine's libraries, e.g. "LibTorch 1.13.1, oneDNN 2.7.3".
 std::string library_versions();
 
+/// The instruction set of stylize's CPU kernels ("avx512", "avx2", "baseline"): the CPU's,
+/// capped by STYLIZE_MAX_ISA. The first call applies the cap to oneDNN as well, so a program
+/// calls it before its first convolution. Throws ConfigError for an unknown STYLIZE_MAX_ISA.
+std::string cpu_kernel_isa();
+
 /// The CPUs this process may use: its affinity mask, and a cgroup CPU quota if lower.
 int available_cpus();
 

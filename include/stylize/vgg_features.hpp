@@ -61,8 +61,10 @@ class VggFeatures {
   /// Which Winograd kernels those run on, e.g. "stylize F(4x4,3x3) (avx2)"; empty when none do.
   [[nodiscard]] std::string winograd_backend() const;
   /// Memory the convolutions of layers 0..deepest_index keep besides the weights once they
-  /// have run (stylize's Winograd kernels keep their weights transformed), for the estimate.
-  [[nodiscard]] std::uint64_t kernel_cache_bytes(int deepest_index) const;
+  /// have run on an image of width_px x height_px (stylize's Winograd kernels keep their weights
+  /// transformed where a map is large enough for them), for the memory estimate.
+  [[nodiscard]] std::uint64_t kernel_cache_bytes(int deepest_index, int width_px,
+                                                 int height_px) const;
 
   /// Runs the network on image_rgb01 ([N,3,H,W], RGB in [0,1], on the model's device) up to the
   /// deepest requested layer only and returns the activations of layer_indices, in that order.

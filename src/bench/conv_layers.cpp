@@ -2,7 +2,8 @@
 // input gradient, through ATen's direct convolution and through WinogradConv3x3 (the backend
 // kernel_isa() picks; STYLIZE_MAX_ISA caps it). Prints the median milliseconds of each, the
 // ratio, and the largest relative difference of Winograd's results from ATen's, so that the
-// backends and their thresholds are chosen by measurement (docs/performance.md).
+// backends and their thresholds are chosen by measurement (docs/performance.md). All the
+// cores (threads as stylize sets them).
 //   stylize_conv_bench [SIZE_PX=512] [REPEATS=5] [LAYER (e.g. conv4_2; default all)]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <stylize/device.hpp>
 #include <vector>
 
 #include "kernels/blocked_layout.hpp"
@@ -54,9 +56,10 @@ double relative_difference(const at::Tensor& got, const at::Tensor& expected) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   const int64_t size_px = argc > 1 ? std::stoll(argv[1]) : 512;
   const int repeats = argc > 2 ? std::stoi(argv[2]) : 5;
+  at::set_num_threads(stylize::available_cpus());  // as stylize does; torch's default may be 1
   const auto isa = stylize::kernel_isa();
   std::printf("%lld px, %d threads, kernels %s, Winograd: %s\n", static_cast<long long>(size_px),
               at::get_num_threads(), stylize::isa_name(isa).c_str(),
@@ -76,6 +79,11 @@ int main(int argc, char** argv) {
     const auto grad = torch::randn({1, layer.out_channels, side, side});
     const auto weight_t = weight.transpose(0, 1).flip({2, 3}).contiguous();
     const auto conv = stylize::WinogradConv3x3::create(weight, bias);
+    if (side * side < conv->min_feature_pixels()) {
+      std::printf("%-8s %4lldx%-4lld (smaller than the Winograd kernels take: ATen's)\n",
+                  layer.name, static_cast<long long>(side), static_cast<long long>(side));
+      continue;
+    }
     const auto xb = stylize::to_blocked(x);
     const auto gb = stylize::to_blocked(grad);
     const double direct_fwd = median_ms(repeats, [&] { return at::conv2d(x, weight, bias, 1, 1); });
@@ -96,4 +104,14 @@ int main(int argc, char** argv) {
   std::printf("total    %9s %9.1f ms direct, %.1f ms Winograd: %.2fx\n", "", direct_total,
               winograd_total, direct_total / winograd_total);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    std::fprintf(stderr, "stylize_conv_bench: %s\n", what.substr(0, what.find('\n')).c_str());
+    return 1;
+  }
 }

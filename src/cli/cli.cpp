@@ -391,6 +391,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return code;
   };
   try {
+    (void)cpu_kernel_isa();  // first: STYLIZE_MAX_ISA caps oneDNN before any convolution
     if (args.empty()) {  // the usage, not just the first missing option
       err << parse_args({"--help"}).print_and_exit.value_or("") << std::flush;
       return fail(kExitUsage, "--content and --style are required");

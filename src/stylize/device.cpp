@@ -62,8 +62,10 @@ std::string library_versions() {
   std::string text = "LibTorch " TORCH_VERSION;
   const auto onednn = WinogradConv3x3::library_version();
   if (!onednn.empty()) text += ", " + onednn;
-  return text + ", CPU kernels " + isa_name(kernel_isa());
+  return text + ", CPU kernels " + cpu_kernel_isa();
 }
+
+std::string cpu_kernel_isa() { return isa_name(kernel_isa()); }
 
 int available_cpus() {
   cpu_set_t set;

@@ -117,7 +117,7 @@ StyleConfig Stylizer::fit_memory(int width_px, int height_px, int masked_guides,
   std::error_code ec;
   const auto file_bytes = fs::file_size(model_.path(), ec);
   const std::uint64_t model_bytes =
-      (ec ? 0 : file_bytes) + model_.kernel_cache_bytes(plan_.deepest_index());
+      (ec ? 0 : file_bytes) + model_.kernel_cache_bytes(plan_.deepest_index(), width, height);
   const auto& names = model_.layer_names();
   const std::string budget_text = format_bytes(*budget) + (config.max_memory_bytes > 0
                                                                ? " of --max-memory"

@@ -219,10 +219,16 @@ std::string VggFeatures::winograd_backend() const {
   return winograd_layer_count() > 0 ? WinogradConv3x3::backend_name() : std::string();
 }
 
-std::uint64_t VggFeatures::kernel_cache_bytes(int deepest_index) const {
+std::uint64_t VggFeatures::kernel_cache_bytes(int deepest_index, int width_px,
+                                              int height_px) const {
+  if (impl_->circular_padding) return 0;  // every convolution through ATen
   std::uint64_t bytes = 0;
+  int64_t pixels = static_cast<int64_t>(width_px) * height_px;
   for (int i = 0; i <= deepest_index && i < static_cast<int>(impl_->winograd.size()); ++i) {
-    if (const auto& conv = impl_->winograd[static_cast<std::size_t>(i)]) {
+    const auto k = static_cast<std::size_t>(i);
+    if (impl_->kinds[k] == LayerKind::kPool) pixels /= 4;
+    const auto& conv = impl_->winograd[k];
+    if (conv && pixels >= conv->min_feature_pixels()) {
       bytes += static_cast<std::uint64_t>(conv->cache_bytes());
     }
   }

@@ -134,7 +134,7 @@ TEST_F(StylizerTest, an_image_too_large_for_the_budget_is_tiled_at_full_size) {
   // The model as the Stylizer counts it: the file and what its kernels keep (on AVX2 CPUs the
   // Winograd convolutions' transformed weights).
   const auto model_bytes =
-      fs::file_size(test::random_model_path()) + model.kernel_cache_bytes(plan.deepest_index());
+      fs::file_size(test::random_model_path()) + model.kernel_cache_bytes(plan.deepest_index(), 160, 120);
   const auto whole = estimate_memory(model.layer_names(), plan, 160, 120, config_, model_bytes);
   const auto tiled = estimate_tiled_memory(model.layer_names(), plan, 160, 120, 80, config_,
                                            model_bytes);

@@ -89,7 +89,19 @@ std::shared_ptr<WinogradConv3x3> WinogradConv3x3::create(const at::Tensor& weigh
   throw ConfigError(unavailable_reason());
 }
 
+namespace {
+/// x must be [N, channels, H, W] (or blocked), fp32 on the CPU: the kernels read by these.
+void check_input(const at::Tensor& x, int64_t channels, const char* what) {
+  const int64_t got = is_blocked(x) ? x.size(1) * kBlockLanes : x.size(1);
+  TORCH_CHECK((x.dim() == 4 || is_blocked(x)) && got == channels && x.device().is_cpu() &&
+                  x.scalar_type() == at::kFloat,
+              "WinogradConv3x3: ", what, " must be fp32 on the CPU with ", channels,
+              " channels, got ", x.sizes(), " ", x.scalar_type());
+}
+}  // namespace
+
 at::Tensor WinogradConv3x3::forward(const at::Tensor& x, bool blocked_output) {
+  check_input(x, weight_.size(1), "the input");
   const bool blocked_input = is_blocked(x);
   if (x.size(2) * x.size(3) < min_feature_pixels()) {
     auto out = at::conv2d(blocked_input ? from_blocked(x) : x, weight_, bias_, 1, 1);
@@ -110,6 +122,7 @@ at::Tensor WinogradConv3x3::forward(const at::Tensor& x, bool blocked_output) {
 }
 
 at::Tensor WinogradConv3x3::input_gradient(const at::Tensor& grad_output, bool blocked_input) {
+  check_input(grad_output, weight_.size(0), "the output's gradient");
   const at::NoGradGuard no_grad;
   return convolve(grad_output, /*transposed=*/true, blocked_input);
 }

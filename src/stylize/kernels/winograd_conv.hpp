@@ -11,8 +11,8 @@ namespace stylize {
 /// Winograd's minimal filtering F(4x4, 3x3) for the forward pass and for the input gradient: a
 /// quarter of the direct method's multiplications (docs/performance.md). Two backends:
 /// - oneDNN's Winograd kernels, on CPUs with AVX-512 (a build with libdnnl-dev);
-/// - stylize's own (winograd_f4x4.cpp), on CPUs with AVX2 and FMA: vectorised transforms and
-///   the 36 element-wise products as matrix products through the BLAS (OpenBLAS).
+/// - stylize's own (winograd_f4x4.cpp), on CPUs with AVX2 and FMA: vectorised transforms and a
+///   register-blocked FMA kernel for the 36 element-wise products.
 /// kernel_isa() (and so STYLIZE_MAX_ISA) decides which runs. oneDNN's transforms the weights on
 /// each call (under 1 % of an iteration there); stylize's keeps them transformed, once per pass
 /// (8x the weights' memory for a layer that runs both passes: its transform is not vectorised,
@@ -58,8 +58,9 @@ class WinogradConv3x3 : public std::enable_shared_from_this<WinogradConv3x3> {
   /// The input's gradient from grad_output's (either layout), in the layout the input had.
   at::Tensor input_gradient(const at::Tensor& grad_output, bool blocked_input);
 
-  /// Feature maps with fewer pixels go to ATen's direct convolution: the backend transforms the
-  /// weights on every call, which small maps do not amortise (measured per backend).
+  /// Feature maps with fewer pixels go to ATen's direct convolution: a few tiles do not amortise
+  /// the transforms (oneDNN's also transforms the weights on every call). 32x32 for both
+  /// backends, measured for oneDNN's (winograd_conv_onednn.cpp); stylize's takes it over.
   [[nodiscard]] virtual int64_t min_feature_pixels() const = 0;
 
   /// Bytes this convolution keeps besides its weights once both passes have run (the memory

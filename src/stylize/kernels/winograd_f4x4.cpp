@@ -31,7 +31,8 @@ constexpr int64_t kTile = 4;                  // outputs per tile side (m)
 constexpr int64_t kAlpha = 6;                 // inputs per tile side (m + r - 1)
 constexpr int64_t kPoints = kAlpha * kAlpha;  // element-wise products per tile
 constexpr int64_t kLanes = kBlockLanes;       // channels per block
-constexpr int64_t kVecLanes = 8;              // floats per AVX2 vector
+static_assert(kLanes == WinogradConv3x3::kChannelBlock, "one channel block throughout");
+constexpr int64_t kVecLanes = 8;  // floats per AVX2 vector
 
 typedef float Vec __attribute__((vector_size(kVecLanes * sizeof(float))));
 
@@ -264,9 +265,10 @@ at::Tensor winograd_f4x4(const at::Tensor& x, const at::Tensor& u, int64_t out_c
   const int64_t block_tiles = (tiles + tile_blocks - 1) / tile_blocks;  // equal blocks
   // Enough jobs for every thread: split the output channels where there are few tile blocks.
   const int64_t wanted_jobs = 4 * static_cast<int64_t>(at::get_num_threads());
-  const int64_t ranges =
+  const int64_t wanted_ranges =
       std::clamp<int64_t>((wanted_jobs + tile_blocks - 1) / tile_blocks, 1, conv.out_blocks);
-  const int64_t range_blocks = (conv.out_blocks + ranges - 1) / ranges;
+  const int64_t range_blocks = (conv.out_blocks + wanted_ranges - 1) / wanted_ranges;
+  const int64_t ranges = (conv.out_blocks + range_blocks - 1) / range_blocks;  // none empty
   at::parallel_for(0, tile_blocks * ranges, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> v(static_cast<std::size_t>(kPoints * block_tiles * in_channels));
     std::vector<float> m(static_cast<std::size_t>(kPoints * block_tiles * kLanes));
