@@ -29,6 +29,18 @@ bool own_kernel_suits(const at::Tensor& x) {
   __attribute__((target("avx2,fma"))) void name##_avx2 params { name##_body args; }  \
   void name##_baseline params { name##_body args; }
 #define STYLIZE_PICK(name) pick_variant(name##_avx512, name##_avx2, name##_baseline)
+// The two row kernels' signatures: pooling a row, and its gradient.
+#define STYLIZE_FORWARD_ROW_VARIANTS(name)                                           \
+  STYLIZE_ISA_VARIANTS(name,                                                         \
+                       (const float* __restrict top, const float* __restrict bottom, \
+                        float* __restrict dst, int64_t out_w),                       \
+                       (top, bottom, dst, out_w))
+#define STYLIZE_BACKWARD_ROW_VARIANTS(name)                                                       \
+  STYLIZE_ISA_VARIANTS(                                                                           \
+      name,                                                                                       \
+      (const float* __restrict top, const float* __restrict bottom, const float* __restrict grad, \
+       float* __restrict grad_top, float* __restrict grad_bottom, int64_t out_w),                 \
+      (top, bottom, grad, grad_top, grad_bottom, out_w))
 
 template <typename Fn>
 Fn pick_variant(Fn avx512, Fn avx2, Fn baseline) {
@@ -80,10 +92,8 @@ void forward_row_body(const float* __restrict top, const float* __restrict botto
     dst[ox] = m;
   }
 }
-STYLIZE_ISA_VARIANTS(forward_row,
-                     (const float* __restrict top, const float* __restrict bottom,
-                      float* __restrict dst, int64_t out_w),
-                     (top, bottom, dst, out_w))
+
+STYLIZE_FORWARD_ROW_VARIANTS(forward_row)
 
 /// The gradient of one output row's windows: all to the value forward_row chose, 0 to the others
 /// (every value of the two input rows that a window covers is written).
@@ -101,11 +111,8 @@ void backward_row_body(const float* __restrict top, const float* __restrict bott
     grad_top[2 * ox] = pick.a != 0.0F ? g : 0.0F;
   }
 }
-STYLIZE_ISA_VARIANTS(backward_row,
-                     (const float* __restrict top, const float* __restrict bottom,
-                      const float* __restrict grad, float* __restrict grad_top,
-                      float* __restrict grad_bottom, int64_t out_w),
-                     (top, bottom, grad, grad_top, grad_bottom, out_w))
+
+STYLIZE_BACKWARD_ROW_VARIANTS(backward_row)
 
 /// Rows of output (plane, output row) are shared among the threads.
 template <typename RowFn>
@@ -215,10 +222,8 @@ void relu_pool_forward_row_body(const float* __restrict top, const float* __rest
     }
   }
 }
-STYLIZE_ISA_VARIANTS(relu_pool_forward_row,
-                     (const float* __restrict top, const float* __restrict bottom,
-                      float* __restrict dst, int64_t out_w),
-                     (top, bottom, dst, out_w))
+
+STYLIZE_FORWARD_ROW_VARIANTS(relu_pool_forward_row)
 
 /// The gradient of one output row: to the value relu_pool_forward_row chose when it is above 0
 /// (ReLU passes no gradient where its result is 0, nor where it is NaN), 0 everywhere else.
@@ -242,11 +247,8 @@ void relu_pool_backward_row_body(const float* __restrict top, const float* __res
     }
   }
 }
-STYLIZE_ISA_VARIANTS(relu_pool_backward_row,
-                     (const float* __restrict top, const float* __restrict bottom,
-                      const float* __restrict grad, float* __restrict grad_top,
-                      float* __restrict grad_bottom, int64_t out_w),
-                     (top, bottom, grad, grad_top, grad_bottom, out_w))
+
+STYLIZE_BACKWARD_ROW_VARIANTS(relu_pool_backward_row)
 
 class ReluMaxPool2x2Blocked : public torch::autograd::Function<ReluMaxPool2x2Blocked> {
  public:
