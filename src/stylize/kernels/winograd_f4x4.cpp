@@ -17,7 +17,6 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "kernels/blocked_layout.hpp"
 #include "kernels/winograd_backends.hpp"
@@ -270,13 +269,16 @@ at::Tensor winograd_f4x4(const at::Tensor& x, const at::Tensor& u, int64_t out_c
   const int64_t range_blocks = (conv.out_blocks + wanted_ranges - 1) / wanted_ranges;
   const int64_t ranges = (conv.out_blocks + range_blocks - 1) / range_blocks;  // none empty
   at::parallel_for(0, tile_blocks * ranges, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> v(static_cast<std::size_t>(kPoints * block_tiles * in_channels));
-    std::vector<float> m(static_cast<std::size_t>(kPoints * block_tiles * kLanes));
+    // From torch's allocator (the CLI's arena reuses it across calls), uninitialised: a
+    // std::vector here was zeroed and, at these sizes, mapped afresh on every call.
+    const auto scratch = at::empty({kPoints * block_tiles * (in_channels + kLanes)}, x.options());
+    float* v = scratch.data_ptr<float>();
+    float* m = v + kPoints * block_tiles * in_channels;
     for (int64_t job = begin; job < end; ++job) {
       const int64_t first = job / ranges * block_tiles;
       const int64_t first_block = job % ranges * range_blocks;
       convolve_tiles(conv, first, std::min(block_tiles, tiles - first), first_block,
-                     std::min(first_block + range_blocks, conv.out_blocks), v.data(), m.data());
+                     std::min(first_block + range_blocks, conv.out_blocks), v, m);
     }
   });
   return out;
