@@ -641,15 +641,9 @@ TEST(CliBinaryTest, exit_codes_reach_the_shell) {
 }
 
 TEST(CliBinaryTest, an_unknown_STYLIZE_MAX_ISA_is_a_one_line_usage_error) {
-  const char* outer = std::getenv("STYLIZE_MAX_ISA");  // ctest's kernels.* runs set it
-  const std::string saved = outer != nullptr ? outer : "";
-  ::setenv("STYLIZE_MAX_ISA", "sse9", 1);  // the child inherits it; this process read its own
+  const test::ScopedEnvVar cap("STYLIZE_MAX_ISA");  // restored: ctest's kernels.* runs set it
+  cap.set("sse9");  // the child inherits it; this process read its own at its first use
   const auto run = test::run_binary({"--version"});
-  if (outer != nullptr) {
-    ::setenv("STYLIZE_MAX_ISA", saved.c_str(), 1);
-  } else {
-    ::unsetenv("STYLIZE_MAX_ISA");
-  }
   EXPECT_EQ(run.exit_code, kExitUsage) << run.out;
   EXPECT_EQ(run.out,
             "stylize: error: invalid STYLIZE_MAX_ISA 'sse9': expected avx512, avx2 or baseline\n");
