@@ -234,7 +234,7 @@ STYLIZE_AVX2 void convolve_tiles(const Convolution& conv, int64_t first, int64_t
 /// 2 MiB and 96 tiles: 1, 2 and 4 MiB, 48 and 96 tiles gave the same total within the noise on a
 /// Zen 3 EPYC (stylize_conv_bench 512: 2.39x, 2.47x, 2.52x, 2.53x direct's time).
 constexpr int64_t kBlockBytes = int64_t{2} << 20;
-constexpr int64_t kMaxBlockTiles = 16 * kRowBlock;
+constexpr int64_t kMaxBlockTiles = int64_t{16} * kRowBlock;
 
 /// x (blocked, fp32, contiguous) convolved by the packed transformed weights u
 /// ([K/16][36][C][16]), plus bias (or none): [N, K/16, H, W, 16]. The work is split into blocks
@@ -328,7 +328,7 @@ class F4x4Winograd final : public WinogradConv3x3 {
   F4x4Winograd(at::Tensor weight, at::Tensor bias)
       : WinogradConv3x3(std::move(weight), std::move(bias)) {}
 
-  [[nodiscard]] int64_t min_feature_pixels() const override { return 32 * 32; }
+  [[nodiscard]] int64_t min_feature_pixels() const override { return int64_t{32} * 32; }
   [[nodiscard]] int64_t cache_bytes() const override {
     return 2 * kPoints * weight_.size(0) * weight_.size(1) * static_cast<int64_t>(sizeof(float));
   }
