@@ -59,8 +59,8 @@ class WinogradConv3x3 : public std::enable_shared_from_this<WinogradConv3x3> {
   at::Tensor input_gradient(const at::Tensor& grad_output, bool blocked_input);
 
   /// Feature maps with fewer pixels go to ATen's direct convolution: a few tiles do not amortise
-  /// the transforms (oneDNN's also transforms the weights on every call). 32x32 for both
-  /// backends, measured for oneDNN's (winograd_conv_onednn.cpp); stylize's takes it over.
+  /// the transforms. Measured per backend: 32x32 for oneDNN's, which transforms the weights on
+  /// every call; one tile for stylize's, which keeps them transformed.
   [[nodiscard]] virtual int64_t min_feature_pixels() const = 0;
 
   /// Bytes this convolution keeps besides its weights once both passes have run (the memory

@@ -328,7 +328,9 @@ class F4x4Winograd final : public WinogradConv3x3 {
   F4x4Winograd(at::Tensor weight, at::Tensor bias)
       : WinogradConv3x3(std::move(weight), std::move(bias)) {}
 
-  [[nodiscard]] int64_t min_feature_pixels() const override { return int64_t{32} * 32; }
+  /// One tile: with the weights transformed once, even small maps gain (stylize_conv_bench 128,
+  /// 64 and 32 on the AVX2 machine: 8x8 maps 1.7-3.6x direct's speed, 4x4 1.6-2.1x, 2x2 1.4x).
+  [[nodiscard]] int64_t min_feature_pixels() const override { return kTile * kTile; }
   [[nodiscard]] int64_t cache_bytes() const override {
     return 2 * kPoints * weight_.size(0) * weight_.size(1) * static_cast<int64_t>(sizeof(float));
   }
